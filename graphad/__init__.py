@@ -1,0 +1,53 @@
+"""graphad: a symbolic-graph compiler for automatic differentiation.
+
+Expressions build one explicit DAG (held in networkx); forward mode builds
+tangent graphs and reverse mode adjoint graphs in the same DAG, so derivatives
+are ordinary expressions that can be evaluated and differentiated again.
+
+>>> import graphad as ga
+>>> x = ga.symbols("x")
+>>> f = ga.exp(x**2)
+>>> ga.evaluate(ga.grad(f, x), {x: 2.0})  # 4*exp(4)
+218.39260013257694
+"""
+
+from .derivatives import derivative, hessian, hvp, jacobian
+from .evaluate import evaluate
+from .expr import Expr, symbols
+from .forward import jvp
+from .graph import Graph, current_graph
+from .ops import (
+    abs, acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, erf, exp, expm1,
+    hypot, log, log1p, maximum, minimum, sign, sin, sinh, sqrt, tan, tanh, where,
+)
+from .registry import OPS, Op
+from .reverse import grad, vjp
+
+
+def to_networkx(outputs):
+    """The DAG that ``outputs`` depend on, as a ``networkx.DiGraph``.
+
+    Nodes are integer ids (creation order, hence topological) with attributes
+    ``op``, ``args`` (argument ids in order) and ``value`` (constants) or
+    ``name`` (symbols); edges run from argument to user with ``pos``, the
+    argument positions. ``G.graph["outputs"]`` lists the output ids.
+
+    >>> import graphad as ga
+    >>> x = ga.symbols("x")
+    >>> G = ga.to_networkx([ga.exp(x**2)])
+    >>> [G.nodes[v]["op"] for v in G]
+    ['symbol', 'const', 'pow', 'exp']
+    """
+    from .expr import as_expr_list
+
+    exprs, _ = as_expr_list(outputs, "to_networkx")
+    return exprs[0].graph.to_networkx(e.id for e in exprs)
+
+
+__all__ = [
+    "Expr", "Graph", "OPS", "Op", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2",
+    "atanh", "cos", "cosh", "current_graph", "derivative", "erf", "evaluate", "exp", "expm1",
+    "grad", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum",
+    "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "vjp", "where",
+]
+__version__ = "0.1.0"

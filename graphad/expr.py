@@ -1,0 +1,354 @@
+"""Expression handles: operator overloading that adds nodes to the graph."""
+
+from __future__ import annotations
+
+import keyword
+import numbers
+import re
+
+import numpy as np
+
+from .graph import Graph, current_graph
+from .registry import OPS
+
+
+class Expr:
+    """A handle on one node of a graphad DAG.
+
+    Arithmetic on handles (and Python numbers) builds new nodes; equal
+    operations on equal inputs give the same node, so ``==`` is structural
+    identity and handles can be dictionary keys. Comparisons ``< <= > >=``
+    build 0/1-valued nodes for :func:`graphad.where`.
+
+    >>> import graphad as ga
+    >>> x, y = ga.symbols("x y")
+    >>> f = ga.exp(x**2) * ga.sin(y) + 3
+    >>> f
+    exp(x**2)*sin(y) + 3
+    >>> f.op, f.args[1]
+    ('add', 3)
+    >>> x * y == x * y
+    True
+    """
+
+    __slots__ = ("graph", "id")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators
+
+    def __init__(self, graph: Graph, nid: int) -> None:
+        self.graph = graph
+        self.id = nid
+
+    # -- the node's attributes ----------------------------------------------
+
+    @property
+    def op(self) -> str:
+        """The op name: a registry key, ``"const"`` or ``"symbol"``."""
+        return self.graph.node(self.id)["op"]
+
+    @property
+    def args(self) -> tuple[Expr, ...]:
+        """The argument expressions, in order."""
+        return tuple(Expr(self.graph, a) for a in self.graph.node(self.id)["args"])
+
+    @property
+    def value(self) -> float | None:
+        """The value of a constant, else None."""
+        return self.graph.node(self.id).get("value")
+
+    @property
+    def name(self) -> str | None:
+        """The name of a symbol, else None."""
+        return self.graph.node(self.id).get("name")
+
+    @property
+    def is_symbol(self) -> bool:
+        return self.op == "symbol"
+
+    @property
+    def is_constant(self) -> bool:
+        return self.op == "const"
+
+    # -- identity -------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Expr) and other.id == self.id and other.graph is self.graph
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"the truth value of the graphad expression {self} is not known until it is "
+            "evaluated; use ga.where(cond, a, b) for a choice inside a graph"
+        )
+
+    def __float__(self) -> float:
+        if self.is_constant:
+            return self.value
+        raise TypeError(f"cannot convert {self} to float: it is not a constant; use ga.evaluate")
+
+    def __repr__(self) -> str:
+        return to_str(self)
+
+    def __reduce__(self):
+        # The sub-DAG travels and is rebuilt (hash-consed) in the current graph.
+        return _unpickle, (self.graph.export([self.id]),)
+
+    # -- operators ----------------------------------------------------------
+
+    def __add__(self, o):
+        return apply("add", self, o)
+
+    def __radd__(self, o):
+        return apply("add", o, self)
+
+    def __sub__(self, o):
+        return apply("sub", self, o)
+
+    def __rsub__(self, o):
+        return apply("sub", o, self)
+
+    def __mul__(self, o):
+        return apply("mul", self, o)
+
+    def __rmul__(self, o):
+        return apply("mul", o, self)
+
+    def __truediv__(self, o):
+        return apply("div", self, o)
+
+    def __rtruediv__(self, o):
+        return apply("div", o, self)
+
+    def __pow__(self, o):
+        return apply("pow", self, o)
+
+    def __rpow__(self, o):
+        return apply("pow", o, self)
+
+    def __neg__(self):
+        return apply("neg", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply("abs", self)
+
+    def __lt__(self, o):
+        return apply("lt", self, o)
+
+    def __le__(self, o):
+        return apply("le", self, o)
+
+    def __gt__(self, o):
+        return apply("gt", self, o)
+
+    def __ge__(self, o):
+        return apply("ge", self, o)
+
+
+def _unpickle(records: list) -> Expr:
+    graph = current_graph()
+    return Expr(graph, graph.load(records)[-1])
+
+
+# -- building nodes -----------------------------------------------------------
+
+
+def constant(value, graph: Graph | None = None) -> Expr:
+    """The constant node for a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+            value = value.item()
+        else:
+            raise TypeError(
+                f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
+                "only real numbers and graphad expressions"
+            )
+    g = graph or current_graph()
+    return Expr(g, g.add("const", value=float(value)))
+
+
+def as_expr(value, graph: Graph | None = None) -> Expr:
+    """``value`` itself if it is an Expr, else a constant node for it."""
+    return value if isinstance(value, Expr) else constant(value, graph)
+
+
+def apply(name: str, *args) -> Expr:
+    """Build the node ``name(*args)``, folding constants and exact identities."""
+    op = OPS[name]
+    if len(args) != op.arity:
+        raise TypeError(f"{name} takes {op.arity} argument(s), got {len(args)}")
+    graphs = {a.graph for a in args if isinstance(a, Expr)}
+    if len(graphs) > 1:
+        raise ValueError(f"{name}: the arguments come from different graphad graphs")
+    graph = graphs.pop() if graphs else current_graph()
+    exprs = tuple(as_expr(a, graph) for a in args)
+    if all(e.is_constant for e in exprs):
+        with np.errstate(all="ignore"):
+            return constant(float(op.value(*(np.float64(e.value) for e in exprs))), graph)
+    if op.simplify is not None:
+        simpler = op.simplify(*exprs)
+        if simpler is not None:
+            return as_expr(simpler, graph)
+    return Expr(graph, graph.add(name, tuple(e.id for e in exprs)))
+
+
+def is_const(e: Expr, value: float) -> bool:
+    """Whether ``e`` is the constant ``value``."""
+    return e.is_constant and e.value == value
+
+
+# -- symbols ------------------------------------------------------------------
+
+_RANGE = re.compile(r"^([^\d:]*)(\d*):(\d+)$|^([A-Za-z]):([A-Za-z])$")
+
+
+def _expand(token: str) -> tuple[list[str], bool]:
+    m = _RANGE.match(token)
+    if m is None:
+        if ":" in token:
+            raise ValueError(f"symbols: cannot read the range {token!r}; write e.g. 'x0:10' or 'a:d'")
+        return [token], False
+    if m.group(4):
+        lo, hi = ord(m.group(4)), ord(m.group(5))
+        return [chr(c) for c in range(lo, hi + 1)], True
+    prefix, start, stop = m.group(1), int(m.group(2) or 0), int(m.group(3))
+    return [f"{prefix}{i}" for i in range(start, stop)], True
+
+
+def symbols(names: str, *, seq: bool = False):
+    """Make symbols from a string of names, like ``sympy.symbols``.
+
+    Names are separated by spaces or commas; ``x0:3`` is the range
+    ``x0, x1, x2`` and ``a:c`` is ``a, b, c``. One plain name gives one
+    symbol; several names, or a range, give a tuple (``seq=True`` always gives
+    a tuple). The same name always gives the same symbol.
+
+    >>> import graphad as ga
+    >>> ga.symbols("x")
+    x
+    >>> ga.symbols("x, y")
+    (x, y)
+    >>> len(ga.symbols("x0:100")), ga.symbols("x0:100")[-1]
+    (100, x99)
+    """
+    if not isinstance(names, str):
+        raise TypeError(f"symbols: names must be a string, got {type(names).__name__}")
+    tokens = [t for t in re.split(r"[\s,]+", names) if t]
+    if not tokens:
+        raise ValueError("symbols: no names given")
+    out, ranged = [], False
+    for token in tokens:
+        expanded, is_range = _expand(token)
+        ranged |= is_range
+        out.extend(expanded)
+    graph = current_graph()
+    for n in out:
+        if not n.isidentifier() or keyword.iskeyword(n):
+            raise ValueError(f"symbols: {n!r} is not a valid name (use a Python identifier)")
+    handles = tuple(Expr(graph, graph.add("symbol", name=n)) for n in out)
+    return handles if (seq or ranged or len(handles) > 1) else handles[0]
+
+
+# -- argument checking shared by the public functions --------------------------
+
+
+def as_expr_list(values, what: str) -> tuple[list[Expr], bool]:
+    """A list of expressions, and whether a single one was given."""
+    single = not isinstance(values, (list, tuple))
+    items = [values] if single else list(values)
+    if not items:
+        raise ValueError(f"{what}: no expressions given")
+    exprs = []
+    for i, v in enumerate(items):
+        if isinstance(v, (list, tuple)):
+            raise TypeError(f"{what}: entry {i} is a nested sequence; give a flat list of expressions")
+        exprs.append(as_expr(v))
+    if len({e.graph for e in exprs}) > 1:
+        raise ValueError(f"{what}: the expressions come from different graphad graphs")
+    return exprs, single
+
+
+def as_symbol_list(wrt, what: str) -> tuple[list[Expr], bool]:
+    """A list of symbols to differentiate with respect to, and whether one was given."""
+    single = not isinstance(wrt, (list, tuple))
+    items = [wrt] if single else list(wrt)
+    for i, s in enumerate(items):
+        if not (isinstance(s, Expr) and s.is_symbol):
+            where = "wrt" if single else f"wrt[{i}]"
+            raise TypeError(
+                f"{what}: {where} is {s!r}, not a symbol; derivatives are taken with "
+                "respect to symbols made by ga.symbols"
+            )
+    return items, single
+
+
+def as_seed_list(values, n: int, what: str, graph: Graph) -> list[Expr]:
+    """``n`` tangent or cotangent values (numbers or expressions) as expressions."""
+    items = [values] if not isinstance(values, (list, tuple, np.ndarray)) else list(values)
+    if len(items) != n:
+        raise ValueError(f"{what}: got {len(items)} value(s) for {n} entr{'y' if n == 1 else 'ies'}")
+    try:
+        return [as_expr(v, graph) for v in items]
+    except TypeError as e:
+        raise TypeError(f"{what}: {e}") from None
+
+
+# -- printing -----------------------------------------------------------------
+
+_REPR_LIMIT = 300  # nodes of the expanded expression tree
+
+
+def format_number(v: float) -> str:
+    """A float as it reads best: ``3`` for 3.0, else its repr."""
+    if np.isfinite(v) and v == int(v) and abs(v) < 1e16 and not (v == 0 and np.signbit(v)):
+        return str(int(v))
+    return repr(float(v))
+
+
+def _wrap(op, i: int, arg_prec: int) -> bool:
+    """Whether argument ``i`` of ``op`` needs parentheses."""
+    if op.prec == 9:
+        return False
+    if arg_prec != op.prec:
+        return arg_prec < op.prec
+    if op.prec == 0:  # comparisons do not chain as intended: always wrap
+        return True
+    return i == (0 if op.name == "pow" else 1)  # ** is right-associative
+
+
+def to_str(expr: Expr, names: dict[int, str] | None = None) -> str:
+    """Python-syntax text of ``expr``; ``names`` replaces nodes by names.
+
+    Expressions whose written-out tree would be huge (shared subexpressions
+    multiply when written out) print as a summary instead.
+    """
+    graph = expr.graph
+    names = names or {}
+    order = graph.ancestors([expr.id])
+    size: dict[int, int] = {}
+    for v in order:
+        n = 1 if v in names else 1 + sum(size[a] for a in graph.node(v)["args"])
+        size[v] = min(n, _REPR_LIMIT + 1)
+    if size[expr.id] > _REPR_LIMIT:
+        return f"<graphad expression #{expr.id}: {expr.op}(...), {len(order)} nodes>"
+    text: dict[int, tuple[str, int]] = {}
+    for v in order:
+        node = graph.node(v)
+        if v in names:
+            text[v] = (names[v], 9)
+        elif node["op"] == "symbol":
+            text[v] = (node["name"], 9)
+        elif node["op"] == "const":
+            s = format_number(node["value"])
+            text[v] = (s, 3 if s.startswith("-") else 9)
+        else:
+            op = OPS[node["op"]]
+            parts = []
+            for i, a in enumerate(node["args"]):
+                s, p = text[a]
+                parts.append(f"({s})" if _wrap(op, i, p) else s)
+            text[v] = (op.fmt.format(*parts), op.prec)
+    return text[expr.id][0]

@@ -1,0 +1,105 @@
+"""The op registry: every elementary operation is one :class:`Op`, defined once.
+
+An op bundles everything graphad knows about it: its numeric value, its local
+partial derivatives (written with graphad ops, so that derivatives can be
+differentiated again), its SymPy counterpart, its code template for lowering,
+how it prints, and where its domain lies. The forward rule (tangent) and the
+reverse rule (adjoint) are both derived from the partials, which keeps the two
+modes consistent by construction; an op whose chain rule must not multiply
+(a selection such as ``where``) overrides them with ``jvp`` and ``vjp``.
+
+The chain rule multiplies with ``dmul``, the *chain product*, for which zero
+times anything (inf and nan included) is zero: a tangent or adjoint that is
+exactly zero, such as the one routed into the branch ``where`` did not take,
+stays zero even where a local partial is infinite. Both modes use it, so they
+agree at such points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+OPS: dict[str, Op] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One elementary operation.
+
+    Attributes:
+        name: registry key, also the node's ``op`` attribute.
+        arity: number of arguments.
+        value: NumPy function of the argument values (scalars or arrays).
+        partials: one entry per argument: ``rule(*args, out) -> Expr`` giving
+            the local partial derivative d out / d arg, or ``None`` where the
+            derivative is zero everywhere it exists (``sign``, comparisons).
+        sympy: ``counterpart(sympy_module, *args)`` building the SymPy expression.
+        code: expression template for generated code, ``{0}`` is argument 0;
+            the names ``math`` and ``np`` are in scope.
+        fmt: display template in Python syntax, ``{0}`` is argument 0.
+        prec: display precedence: 0 comparison, 1 ``+ -``, 2 ``* /``,
+            3 unary minus, 4 ``**``, 9 function call.
+        sample: ``sample(rng) -> tuple`` of argument values inside the domain
+            and away from non-differentiable points (used by the tests and the
+            checkers).
+        doc: the op's docstring, including its convention at non-differentiable
+            points.
+        jvp: optional ``jvp(args, out, tangents) -> Expr``; tangents hold
+            ``None`` for zero. Defaults to the sum of partial * tangent.
+        vjp: optional ``vjp(args, out, g, needed) -> tuple``; gives ``None``
+            where no contribution is needed. Defaults to g * partial.
+        simplify: optional ``simplify(*args) -> Expr | None``: an identity that
+            is exact for every input, applied when a node is built (``x*1``).
+        commutative: whether the arguments may be swapped.
+    """
+
+    name: str
+    arity: int
+    value: Callable
+    partials: tuple
+    sympy: Callable
+    code: str
+    fmt: str
+    prec: int
+    sample: Callable
+    doc: str
+    jvp: Callable | None = None
+    vjp: Callable | None = None
+    simplify: Callable | None = None
+    commutative: bool = False
+
+    def tangent(self, args: tuple, out, tangents: tuple):
+        """The forward rule: d out = sum_i partial_i * d arg_i (chain products)."""
+        if self.jvp is not None:
+            return self.jvp(args, out, tangents)
+        from .expr import apply
+
+        total = None
+        for rule, t in zip(self.partials, tangents):
+            if t is None or rule is None:
+                continue
+            term = apply("dmul", rule(*args, out), t)
+            total = term if total is None else total + term
+        return total
+
+    def adjoint(self, args: tuple, out, g, needed: tuple) -> tuple:
+        """The reverse rule: each argument's contribution g * partial_i (chain products)."""
+        if self.vjp is not None:
+            return self.vjp(args, out, g, needed)
+        from .expr import apply
+
+        return tuple(
+            apply("dmul", g, rule(*args, out)) if need and rule is not None else None
+            for rule, need in zip(self.partials, needed)
+        )
+
+
+def register(op: Op) -> Op:
+    """Add ``op`` to the registry; its name must be new."""
+    if op.name in OPS or op.name in ("const", "symbol"):
+        raise ValueError(f"an op named {op.name!r} is already registered")
+    if len(op.partials) != op.arity:
+        raise ValueError(f"op {op.name!r}: {len(op.partials)} partials for arity {op.arity}")
+    OPS[op.name] = op
+    return op
