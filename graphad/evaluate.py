@@ -51,26 +51,35 @@ def input_values(graph: Graph, env: dict, needed: list[int]) -> dict[int, np.nda
         else:
             raise TypeError(f"evaluate: the key {key!r} is neither a symbol nor a symbol name")
         values[nid] = _input_value(key, value)
-    missing = [graph.node(v)["name"] for v in needed
-               if graph.node(v)["op"] == "symbol" and v not in values]
+    missing = [graph.payload[v] for v in needed if graph.ops[v] == "symbol" and v not in values]
     if missing:
         raise ValueError(f"evaluate: no value given for symbol(s) {', '.join(missing)}")
     return values
+
+
+def batch_shape(values: dict[int, np.ndarray]) -> tuple[int, ...]:
+    """The broadcast shape of the input values, () for a single point."""
+    shapes = [np.shape(v) for v in values.values()]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"evaluate: the input arrays have shapes {shapes}, which do not broadcast") from None
 
 
 def node_values(graph: Graph, roots: list[int], env: dict) -> dict[int, np.ndarray]:
     """The value of every node that ``roots`` depend on (used by traces too)."""
     order = graph.ancestors(roots)
     values = input_values(graph, env, order)
+    batch_shape(values)
     with np.errstate(all="ignore"):
         for v in order:
             if v in values:
                 continue
-            node = graph.node(v)
-            if node["op"] == "const":
-                values[v] = np.float64(node["value"])
+            op = graph.ops[v]
+            if op == "const":
+                values[v] = np.float64(graph.payload[v])
             else:
-                values[v] = OPS[node["op"]].value(*(values[a] for a in node["args"]))
+                values[v] = OPS[op].value(*(values[a] for a in graph.args[v]))
     return values
 
 
@@ -95,11 +104,7 @@ def evaluate(outputs, env: dict):
     exprs, single = as_expr_list(outputs, "evaluate")
     graph = exprs[0].graph
     values = node_values(graph, [e.id for e in exprs], env)
-    shapes = [np.shape(values[k]) for k in values if graph.node(k)["op"] == "symbol"]
-    try:
-        shape = np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(f"evaluate: the input arrays have shapes {shapes}, which do not broadcast") from None
+    shape = batch_shape({k: v for k, v in values.items() if graph.ops[k] == "symbol"})
     if shape == ():
         results = [float(values[e.id]) for e in exprs]
     else:

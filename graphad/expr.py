@@ -43,22 +43,22 @@ class Expr:
     @property
     def op(self) -> str:
         """The op name: a registry key, ``"const"`` or ``"symbol"``."""
-        return self.graph.node(self.id)["op"]
+        return self.graph.ops[self.id]
 
     @property
     def args(self) -> tuple[Expr, ...]:
         """The argument expressions, in order."""
-        return tuple(Expr(self.graph, a) for a in self.graph.node(self.id)["args"])
+        return tuple(Expr(self.graph, a) for a in self.graph.args[self.id])
 
     @property
     def value(self) -> float | None:
         """The value of a constant, else None."""
-        return self.graph.node(self.id).get("value")
+        return self.graph.payload[self.id] if self.is_constant else None
 
     @property
     def name(self) -> str | None:
         """The name of a symbol, else None."""
-        return self.graph.node(self.id).get("name")
+        return self.graph.payload[self.id] if self.is_symbol else None
 
     @property
     def is_symbol(self) -> bool:
@@ -180,24 +180,30 @@ def apply(name: str, *args) -> Expr:
     op = OPS[name]
     if len(args) != op.arity:
         raise TypeError(f"{name} takes {op.arity} argument(s), got {len(args)}")
-    graphs = {a.graph for a in args if isinstance(a, Expr)}
-    if len(graphs) > 1:
-        raise ValueError(f"{name}: the arguments come from different graphad graphs")
-    graph = graphs.pop() if graphs else current_graph()
-    exprs = tuple(as_expr(a, graph) for a in args)
-    if all(e.is_constant for e in exprs):
+    graph = None
+    for a in args:
+        if isinstance(a, Expr):
+            if graph is None:
+                graph = a.graph
+            elif a.graph is not graph:
+                raise ValueError(f"{name}: the arguments come from different graphad graphs")
+    if graph is None:
+        graph = current_graph()
+    exprs = tuple(a if isinstance(a, Expr) else constant(a, graph) for a in args)
+    ids = tuple(e.id for e in exprs)
+    if all(graph.ops[i] == "const" for i in ids):
         with np.errstate(all="ignore"):
-            return constant(float(op.value(*(np.float64(e.value) for e in exprs))), graph)
+            return constant(float(op.value(*(np.float64(graph.payload[i]) for i in ids))), graph)
     if op.simplify is not None:
         simpler = op.simplify(*exprs)
         if simpler is not None:
             return as_expr(simpler, graph)
-    return Expr(graph, graph.add(name, tuple(e.id for e in exprs)))
+    return Expr(graph, graph.add(name, ids))
 
 
 def is_const(e: Expr, value: float) -> bool:
     """Whether ``e`` is the constant ``value``."""
-    return e.is_constant and e.value == value
+    return e.graph.ops[e.id] == "const" and e.graph.payload[e.id] == value
 
 
 # -- symbols ------------------------------------------------------------------
@@ -330,24 +336,24 @@ def to_str(expr: Expr, names: dict[int, str] | None = None) -> str:
     order = graph.ancestors([expr.id])
     size: dict[int, int] = {}
     for v in order:
-        n = 1 if v in names else 1 + sum(size[a] for a in graph.node(v)["args"])
+        n = 1 if v in names else 1 + sum(size[a] for a in graph.args[v])
         size[v] = min(n, _REPR_LIMIT + 1)
     if size[expr.id] > _REPR_LIMIT:
         return f"<graphad expression #{expr.id}: {expr.op}(...), {len(order)} nodes>"
     text: dict[int, tuple[str, int]] = {}
     for v in order:
-        node = graph.node(v)
+        kind = graph.ops[v]
         if v in names:
             text[v] = (names[v], 9)
-        elif node["op"] == "symbol":
-            text[v] = (node["name"], 9)
-        elif node["op"] == "const":
-            s = format_number(node["value"])
+        elif kind == "symbol":
+            text[v] = (graph.payload[v], 9)
+        elif kind == "const":
+            s = format_number(graph.payload[v])
             text[v] = (s, 3 if s.startswith("-") else 9)
         else:
-            op = OPS[node["op"]]
+            op = OPS[kind]
             parts = []
-            for i, a in enumerate(node["args"]):
+            for i, a in enumerate(graph.args[v]):
                 s, p = text[a]
                 parts.append(f"({s})" if _wrap(op, i, p) else s)
             text[v] = (op.fmt.format(*parts), op.prec)

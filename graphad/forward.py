@@ -15,14 +15,14 @@ def tangents(outputs: list[Expr], seeds: dict[int, Expr]) -> list[Expr]:
     graph = outputs[0].graph
     tangent: dict[int, Expr] = dict(seeds)
     for v in graph.ancestors(e.id for e in outputs):
-        node = graph.node(v)
-        if v in tangent or not node["args"]:
+        arg_ids = graph.args[v]
+        if v in tangent or not arg_ids:
             continue
-        ts = tuple(tangent.get(a) for a in node["args"])
+        ts = tuple(tangent.get(a) for a in arg_ids)
         if all(t is None for t in ts):
             continue
-        args = tuple(Expr(graph, a) for a in node["args"])
-        t = OPS[node["op"]].tangent(args, Expr(graph, v), ts)
+        args = tuple(Expr(graph, a) for a in arg_ids)
+        t = OPS[graph.ops[v]].tangent(args, Expr(graph, v), ts)
         if t is not None:
             tangent[v] = t
     zero = constant(0.0, graph)

@@ -1,11 +1,14 @@
-"""The node store: one explicit DAG held in a ``networkx.DiGraph``.
+"""The node store: one explicit DAG, mirrored into a ``networkx.DiGraph``.
 
 This is the only module that touches networkx. Every node has a small integer
 id, given in creation order; a node's arguments always exist before it, so
 *sorting ids is a topological order*. Every walk in graphad is a loop over such
 a sorted list, never a recursion.
 
-Node attributes (readable through :func:`graphad.to_networkx`):
+Nodes live in an append-only table (``ops``, ``args``, ``payload`` lists
+indexed by id): building a node costs about a microsecond, where adding it to
+networkx costs five. The networkx graph :attr:`Graph.nx` is brought up to date
+whenever it is read, so it always holds the whole DAG, with these attributes:
 
 - ``op``: the op name (``"add"``, ``"exp"``, ...), or ``"const"`` / ``"symbol"``
   for leaves;
@@ -46,14 +49,17 @@ class Graph:
     """
 
     def __init__(self) -> None:
-        self.nx = nx.DiGraph()  # the live DAG; treat as read-only
-        self._nodes = self.nx.nodes
+        self.ops: list[str] = []  # id -> op name
+        self.args: list[tuple[int, ...]] = []  # id -> argument ids
+        self.payload: list = []  # id -> value (constants), name (symbols) or None
         self._cons: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self._tokens: list[contextvars.Token] = []
+        self._nx = nx.DiGraph()
+        self._mirrored = 0  # nodes already copied into self._nx
 
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self.ops)
 
     def __repr__(self) -> str:
         return f"<graphad.Graph with {len(self)} nodes>"
@@ -71,35 +77,35 @@ class Graph:
             name: str | None = None) -> int:
         """Return the id of the node ``op(args)``, adding it if it is new."""
         if op == "const":
-            key = ("const", float(value).hex())  # hex keeps -0.0 and nan apart
+            value = float(value)
+            key = ("const", value.hex())  # hex keeps -0.0 and nan apart
         elif op == "symbol":
             key = ("symbol", name)
         else:
             key = (op, args)
+        nid = self._cons.get(key)
+        if nid is not None:
+            return nid
         with self._lock:
-            nid = self._cons.get(key)
-            if nid is not None:
-                return nid
-            nid = len(self._cons)
-            attrs = {"op": op, "args": args}
-            if op == "const":
-                attrs["value"] = float(value)
-            elif op == "symbol":
-                attrs["name"] = name
-            self.nx.add_node(nid, **attrs)
-            for pos, a in enumerate(args):
-                if self.nx.has_edge(a, nid):
-                    self.nx.edges[a, nid]["pos"] += (pos,)
-                else:
-                    self.nx.add_edge(a, nid, pos=(pos,))
-            self._cons[key] = nid
+            nid = self._cons.get(key)  # another thread may have added it meanwhile
+            if nid is None:
+                nid = len(self.ops)
+                self.ops.append(op)
+                self.args.append(args)
+                self.payload.append(value if op == "const" else name)
+                self._cons[key] = nid
             return nid
 
     # -- reading ------------------------------------------------------------
 
     def node(self, nid: int) -> dict:
-        """The attribute dict of node ``nid`` (op, args, value or name)."""
-        return self._nodes[nid]
+        """The attributes of node ``nid``: op, args, and value or name."""
+        attrs = {"op": self.ops[nid], "args": self.args[nid]}
+        if self.ops[nid] == "const":
+            attrs["value"] = self.payload[nid]
+        elif self.ops[nid] == "symbol":
+            attrs["name"] = self.payload[nid]
+        return attrs
 
     def symbol_id(self, name: str) -> int | None:
         """The id of the symbol called ``name``, or None if there is none."""
@@ -109,9 +115,9 @@ class Graph:
         """All nodes that ``roots`` depend on, roots included, in topological order."""
         seen = set(roots)
         stack = list(seen)
-        nodes = self._nodes
+        args = self.args
         while stack:
-            for a in nodes[stack.pop()]["args"]:
+            for a in args[stack.pop()]:
                 if a not in seen:
                     seen.add(a)
                     stack.append(a)
@@ -122,12 +128,7 @@ class Graph:
         in topological order (so the last record is the newest root)."""
         order = self.ancestors(roots)
         index = {v: i for i, v in enumerate(order)}
-        records = []
-        for v in order:
-            node = self._nodes[v]
-            payload = node.get("value", node.get("name"))
-            records.append((node["op"], tuple(index[a] for a in node["args"]), payload))
-        return records
+        return [(self.ops[v], tuple(index[a] for a in self.args[v]), self.payload[v]) for v in order]
 
     def load(self, records: list[tuple]) -> list[int]:
         """Add exported records to this graph; returns the id of each record."""
@@ -142,12 +143,32 @@ class Graph:
                 ids.append(self.add(op, args))
         return ids
 
+    # -- the networkx view --------------------------------------------------------
+
+    def _add_to(self, G: nx.DiGraph, ids: Iterable[int]) -> None:
+        """Add the nodes ``ids`` and the edges into them to the networkx graph ``G``."""
+        ids = list(ids)
+        G.add_nodes_from((v, self.node(v)) for v in ids)
+        edges: dict[tuple[int, int], tuple[int, ...]] = {}
+        for v in ids:
+            for pos, a in enumerate(self.args[v]):
+                edges[a, v] = edges.get((a, v), ()) + (pos,)
+        G.add_edges_from((a, v, {"pos": p}) for (a, v), p in edges.items())
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The whole DAG as a live ``networkx.DiGraph`` (read-only: do not modify)."""
+        with self._lock:
+            self._add_to(self._nx, range(self._mirrored, len(self.ops)))
+            self._mirrored = self._nx.number_of_nodes()
+        return self._nx
+
     def to_networkx(self, roots: Iterable[int]) -> nx.DiGraph:
-        """A copy of the sub-DAG that ``roots`` depend on."""
+        """A new ``networkx.DiGraph`` of the sub-DAG that ``roots`` depend on."""
         roots = list(roots)
-        sub = self.nx.subgraph(self.ancestors(roots)).copy()
-        sub.graph["outputs"] = roots
-        return sub
+        G = nx.DiGraph(outputs=roots)
+        self._add_to(G, self.ancestors(roots))
+        return G
 
 
 _default = Graph()

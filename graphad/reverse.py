@@ -18,20 +18,20 @@ def adjoints(outputs: list[Expr], cotangents: list[Expr], wrt: list[Expr]) -> li
     order = graph.ancestors(e.id for e in outputs)
     active = {s.id for s in wrt}
     for v in order:
-        if any(a in active for a in graph.node(v)["args"]):
+        if any(a in active for a in graph.args[v]):
             active.add(v)
     adjoint: dict[int, Expr] = {}
     for e, c in zip(outputs, cotangents):
         if e.id in active and not is_const(c, 0.0):  # a zero weight adds nothing
             adjoint[e.id] = adjoint[e.id] + c if e.id in adjoint else c
     for v in reversed(order):
-        node = graph.node(v)
-        if v not in adjoint or not node["args"]:
+        arg_ids = graph.args[v]
+        if v not in adjoint or not arg_ids:
             continue
-        args = tuple(Expr(graph, a) for a in node["args"])
-        needed = tuple(a in active for a in node["args"])
-        parts = OPS[node["op"]].adjoint(args, Expr(graph, v), adjoint[v], needed)
-        for a, part in zip(node["args"], parts):
+        args = tuple(Expr(graph, a) for a in arg_ids)
+        needed = tuple(a in active for a in arg_ids)
+        parts = OPS[graph.ops[v]].adjoint(args, Expr(graph, v), adjoint[v], needed)
+        for a, part in zip(arg_ids, parts):
             if part is not None:
                 adjoint[a] = adjoint[a] + part if a in adjoint else part
     zero = constant(0.0, graph)

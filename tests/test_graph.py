@@ -1,0 +1,125 @@
+import pickle
+import threading
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import graphad as ga
+
+
+def test_hash_consing_gives_one_node_per_distinct_operation(fresh_graph):
+    x, y = ga.symbols("x y")
+    a = ga.exp(x * y) + 1
+    b = ga.exp(x * y) + 1
+    assert a == b and a.id == b.id
+    assert ga.symbols("x") == x
+    assert len(fresh_graph) == 6  # x, y, x*y, exp, 1, add
+    assert x * y != y * x  # commuted operands are the CSE pass's job, not construction's
+
+
+def test_the_graph_is_held_in_networkx(fresh_graph):
+    x, y = ga.symbols("x y")
+    f = ga.sin(x * y)
+    G = fresh_graph.nx
+    assert isinstance(G, nx.DiGraph) and G.number_of_nodes() == len(fresh_graph) == 4
+    assert G.nodes[f.id] == {"op": "sin", "args": (f.args[0].id,)}
+    g = f + x
+    assert fresh_graph.nx.has_edge(x.id, g.id)  # kept up to date as the DAG grows
+
+
+def test_constants_keep_signed_zero_and_nan_apart():
+    z, nz, n1, n2 = (ga.expr.constant(v) for v in (0.0, -0.0, float("nan"), float("nan")))
+    assert z != nz
+    assert n1 == n2
+
+
+def test_to_networkx_records_op_args_value_and_name():
+    x, y = ga.symbols("x y")
+    f = ga.exp(x**2) * ga.sin(y) + 3
+    G = ga.to_networkx([f])
+    assert isinstance(G, nx.DiGraph)
+    assert nx.is_directed_acyclic_graph(G)
+    assert G.graph["outputs"] == [f.id]
+    assert G.nodes[x.id] == {"op": "symbol", "args": (), "name": "x"}
+    const3 = f.args[1]
+    assert G.nodes[const3.id]["value"] == 3.0
+    assert G.nodes[f.id]["op"] == "add"
+    assert G.nodes[f.id]["args"] == (f.args[0].id, const3.id)
+    # node ids are creation order, hence a topological order
+    assert list(nx.topological_sort(G)) == sorted(G) or all(a < v for a, v in G.edges)
+
+
+def test_edges_carry_argument_positions():
+    x, y = ga.symbols("x y")
+    sq = x * x
+    G = ga.to_networkx([sq, x - y])
+    assert G.edges[x.id, sq.id]["pos"] == (0, 1)
+    d = x - y
+    assert G.edges[x.id, d.id]["pos"] == (0,)
+    assert G.edges[y.id, d.id]["pos"] == (1,)
+
+
+def test_to_networkx_holds_only_what_the_outputs_need():
+    x, y = ga.symbols("x y")
+    ga.cos(y)  # unrelated node in the same graph
+    G = ga.to_networkx([ga.sin(x)])
+    assert sorted(G.nodes[v]["op"] for v in G) == ["sin", "symbol"]
+
+
+def test_graphs_are_scoped_and_do_not_mix():
+    x = ga.symbols("x")
+    with ga.Graph() as other:
+        x2 = ga.symbols("x")
+        assert x2.graph is other
+    assert x2 != x
+    with pytest.raises(ValueError, match="different graphad graphs"):
+        x + x2
+
+
+CHAIN = 100_000
+
+
+def test_chain_of_100000_nodes_builds_differentiates_and_evaluates():
+    x = ga.symbols("x")
+    v = x
+    for _ in range(CHAIN):
+        v = ga.sin(v)
+    fwd = ga.derivative(v, x, mode="forward")
+    rev = ga.derivative(v, x, mode="reverse")
+    at = 0.5
+    values, slope = [at], 1.0
+    for _ in range(CHAIN):
+        slope *= np.cos(values[-1])
+        values.append(np.sin(values[-1]))
+    assert ga.evaluate(v, {x: at}) == pytest.approx(values[-1], rel=1e-12)
+    assert ga.evaluate(fwd, {x: at}) == pytest.approx(slope, rel=1e-9)
+    assert ga.evaluate(rev, {x: at}) == pytest.approx(slope, rel=1e-9)
+    assert "nodes>" in repr(fwd)  # too big to print in full: a summary, not a hang
+    assert ga.to_networkx([rev]).number_of_nodes() > CHAIN
+
+
+def test_expressions_pickle_into_the_current_graph():
+    x, y = ga.symbols("x y")
+    f = ga.exp(x**2) * ga.sin(y) + x * y
+    with ga.Graph():
+        g = pickle.loads(pickle.dumps(f))
+        x2, y2 = ga.symbols("x y")
+        assert ga.evaluate(g, {x2: 0.3, y2: 0.7}) == ga.evaluate(f, {x: 0.3, y: 0.7})
+    assert pickle.loads(pickle.dumps(f)) == f  # same graph: the very same node
+
+
+def test_building_from_many_threads_keeps_nodes_unique(fresh_graph):
+    x = ga.symbols("x")
+    results = []
+
+    def work():
+        results.append([ga.sin(x + k) for k in range(1, 201)])
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == results[0] for r in results)
+    assert len(fresh_graph) == 1 + 3 * 200  # x, then a constant, an add and a sin per k
