@@ -17,8 +17,31 @@ from .expr import Expr, symbols
 from .forward import jvp
 from .graph import Graph, current_graph
 from .ops import (
-    abs, acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, erf, exp, expm1,
-    hypot, log, log1p, maximum, minimum, sign, sin, sinh, sqrt, tan, tanh, where,
+    abs,
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    cos,
+    cosh,
+    erf,
+    exp,
+    expm1,
+    hypot,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    tan,
+    tanh,
+    where,
 )
 from .registry import OPS, Op
 from .reverse import grad, vjp

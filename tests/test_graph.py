@@ -80,6 +80,7 @@ def test_graphs_are_scoped_and_do_not_mix():
 CHAIN = 100_000
 
 
+@pytest.mark.slow
 def test_chain_of_100000_nodes_builds_differentiates_and_evaluates():
     x = ga.symbols("x")
     v = x

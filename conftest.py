@@ -1,3 +1,5 @@
+"""Shared by the tests, the doctests in graphad/ and the docs pages."""
+
 import numpy as np
 import pytest
 
