@@ -11,6 +11,8 @@ are ordinary expressions that can be evaluated and differentiated again.
 218.39260013257694
 """
 
+from ._version import __version__
+from .compiler import compile
 from .derivatives import derivative, hessian, hvp, jacobian
 from .evaluate import evaluate
 from .expr import Expr, symbols
@@ -68,9 +70,9 @@ def to_networkx(outputs):
 
 
 __all__ = [
-    "Expr", "Graph", "OPS", "Op", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2",
-    "atanh", "cos", "cosh", "current_graph", "derivative", "erf", "evaluate", "exp", "expm1",
-    "grad", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum",
-    "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "vjp", "where",
+    "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
+    "atan2", "atanh", "compile", "cos", "cosh", "current_graph", "derivative", "erf", "evaluate",
+    "exp", "expm1", "grad", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum",
+    "minimum", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "vjp",
+    "where",
 ]
-__version__ = "0.1.0"

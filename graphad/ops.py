@@ -78,6 +78,7 @@ add = _define(
     "({0} + {1})", _uniform((-2, 2), (-2, 2)),
     "x + y.", fmt="{0} + {1}", prec=1, commutative=True,
     simplify=lambda x, y: x if is_const(y, 0) else y if is_const(x, 0) else None,
+    ir="{out} = fadd double {0}, {1}",
 )
 
 sub = _define(
@@ -87,6 +88,7 @@ sub = _define(
     "({0} - {1})", _uniform((-2, 2), (-2, 2)),
     "x - y.", fmt="{0} - {1}", prec=1,
     simplify=lambda x, y: x if is_const(y, 0) else -y if is_const(x, 0) else None,
+    ir="{out} = fsub double {0}, {1}",
 )
 
 mul = _define(
@@ -99,6 +101,7 @@ mul = _define(
         x if is_const(y, 1) else y if is_const(x, 1)
         else -x if is_const(y, -1) else -y if is_const(x, -1) else None
     ),
+    ir="{out} = fmul double {0}, {1}",
 )
 
 def _dmul_value(x, y):
@@ -124,6 +127,13 @@ dmul = _define(
     "The chain product x * y of derivative terms, with 0 * y = 0 for every y "
     "(inf and nan included). The chain rule uses it in both modes.",
     fmt="{0}*{1}", prec=2, commutative=True, simplify=_dmul_simplify,
+    ir=(
+        "{t}p = fmul double {0}, {1}\n"
+        "{t}a = fcmp oeq double {0}, 0.0\n"
+        "{t}b = fcmp oeq double {1}, 0.0\n"
+        "{t}z = or i1 {t}a, {t}b\n"
+        "{out} = select i1 {t}z, double 0.0, double {t}p"
+    ),
 )
 
 div = _define(
@@ -133,6 +143,7 @@ div = _define(
     "({0} / {1})", _uniform((-2, 2), (0.5, 2)),
     "x / y; 1/0 is inf and 0/0 is nan (IEEE-754).", fmt="{0}/{1}", prec=2,
     simplify=lambda x, y: x if is_const(y, 1) else None,
+    ir="{out} = fdiv double {0}, {1}",
 )
 
 neg = _define(
@@ -142,6 +153,7 @@ neg = _define(
     "(-{0})", _uniform((-2, 2)),
     "-x.", fmt="-{0}", prec=3,
     simplify=lambda x: x.args[0] if x.op == "neg" else None,
+    ir="{out} = fneg double {0}",
 )
 
 
@@ -164,6 +176,7 @@ pow = _define(
     "x ** y. For x < 0 only integer y give real values (else nan); "
     "the partial in y is out*log(x), nan for x < 0.",
     fmt="{0}**{1}", prec=4, simplify=_pow_simplify,
+    ir="{out} = call double @llvm.pow.f64(double {0}, double {1})",
 )
 
 # -- exponentials and logarithms --------------------------------------------------
@@ -174,6 +187,7 @@ exp = _define(
     lambda sp, x: sp.exp(x),
     "math.exp({0})", _uniform((-2, 2)),
     "Exponential e**x; overflows to inf above x = 709.78.",
+    ir="{out} = call double @llvm.exp.f64(double {0})",
 )
 
 log = _define(
@@ -182,6 +196,7 @@ log = _define(
     lambda sp, x: sp.log(x),
     "math.log({0})", _uniform((0.1, 3)),
     "Natural logarithm; log(0) is -inf, log(x < 0) is nan.",
+    ir="{out} = call double @llvm.log.f64(double {0})",
 )
 
 log1p = _define(
@@ -190,6 +205,7 @@ log1p = _define(
     lambda sp, x: sp.log(1 + x),
     "math.log1p({0})", _uniform((-0.9, 3)),
     "log(1 + x), accurate for small x; nan for x < -1.",
+    ir="{out} = call double @log1p(double {0})",
 )
 
 expm1 = _define(
@@ -198,6 +214,7 @@ expm1 = _define(
     lambda sp, x: sp.exp(x) - 1,
     "math.expm1({0})", _uniform((-2, 2)),
     "exp(x) - 1, accurate for small x.",
+    ir="{out} = call double @expm1(double {0})",
 )
 
 sqrt = _define(
@@ -206,6 +223,7 @@ sqrt = _define(
     lambda sp, x: sp.sqrt(x),
     "math.sqrt({0})", _uniform((0.1, 3)),
     "Square root; nan for x < 0. Its derivative at 0 is inf (the one-sided limit).",
+    ir="{out} = call double @llvm.sqrt.f64(double {0})",
 )
 
 # -- trigonometric ---------------------------------------------------------------
@@ -216,6 +234,7 @@ sin = _define(
     lambda sp, x: sp.sin(x),
     "math.sin({0})", _uniform((-3, 3)),
     "Sine.",
+    ir="{out} = call double @llvm.sin.f64(double {0})",
 )
 
 cos = _define(
@@ -224,6 +243,7 @@ cos = _define(
     lambda sp, x: sp.cos(x),
     "math.cos({0})", _uniform((-3, 3)),
     "Cosine.",
+    ir="{out} = call double @llvm.cos.f64(double {0})",
 )
 
 tan = _define(
@@ -232,6 +252,7 @@ tan = _define(
     lambda sp, x: sp.tan(x),
     "math.tan({0})", _uniform((-1.2, 1.2)),
     "Tangent.",
+    ir="{out} = call double @tan(double {0})",
 )
 
 asin = _define(
@@ -240,6 +261,7 @@ asin = _define(
     lambda sp, x: sp.asin(x),
     "math.asin({0})", _uniform((-0.9, 0.9)),
     "Inverse sine; nan outside [-1, 1], derivative inf at +-1.",
+    ir="{out} = call double @asin(double {0})",
 )
 
 acos = _define(
@@ -248,6 +270,7 @@ acos = _define(
     lambda sp, x: sp.acos(x),
     "math.acos({0})", _uniform((-0.9, 0.9)),
     "Inverse cosine; nan outside [-1, 1], derivative -inf at +-1.",
+    ir="{out} = call double @acos(double {0})",
 )
 
 atan = _define(
@@ -256,6 +279,7 @@ atan = _define(
     lambda sp, x: sp.atan(x),
     "math.atan({0})", _uniform((-3, 3)),
     "Inverse tangent.",
+    ir="{out} = call double @atan(double {0})",
 )
 
 atan2 = _define(
@@ -268,6 +292,7 @@ atan2 = _define(
     "math.atan2({0}, {1})", _uniform((0.2, 2), (-2, 2)),
     "atan2(y, x), the angle of the point (x, y). Its partials are nan at the "
     "origin; the branch cut on the negative x-axis is a jump.",
+    ir="{out} = call double @atan2(double {0}, double {1})",
 )
 
 # -- hyperbolic ------------------------------------------------------------------
@@ -278,6 +303,7 @@ sinh = _define(
     lambda sp, x: sp.sinh(x),
     "math.sinh({0})", _uniform((-2, 2)),
     "Hyperbolic sine.",
+    ir="{out} = call double @sinh(double {0})",
 )
 
 cosh = _define(
@@ -286,6 +312,7 @@ cosh = _define(
     lambda sp, x: sp.cosh(x),
     "math.cosh({0})", _uniform((-2, 2)),
     "Hyperbolic cosine.",
+    ir="{out} = call double @cosh(double {0})",
 )
 
 tanh = _define(
@@ -294,6 +321,7 @@ tanh = _define(
     lambda sp, x: sp.tanh(x),
     "math.tanh({0})", _uniform((-2, 2)),
     "Hyperbolic tangent.",
+    ir="{out} = call double @tanh(double {0})",
 )
 
 asinh = _define(
@@ -302,6 +330,7 @@ asinh = _define(
     lambda sp, x: sp.asinh(x),
     "math.asinh({0})", _uniform((-3, 3)),
     "Inverse hyperbolic sine.",
+    ir="{out} = call double @asinh(double {0})",
 )
 
 acosh = _define(
@@ -310,6 +339,7 @@ acosh = _define(
     lambda sp, x: sp.acosh(x),
     "math.acosh({0})", _uniform((1.1, 3)),
     "Inverse hyperbolic cosine; nan for x < 1, derivative inf at 1.",
+    ir="{out} = call double @acosh(double {0})",
 )
 
 atanh = _define(
@@ -318,6 +348,7 @@ atanh = _define(
     lambda sp, x: sp.atanh(x),
     "math.atanh({0})", _uniform((-0.9, 0.9)),
     "Inverse hyperbolic tangent; +-inf at +-1, nan outside [-1, 1].",
+    ir="{out} = call double @atanh(double {0})",
 )
 
 # -- special ---------------------------------------------------------------------
@@ -331,6 +362,7 @@ erf = _define(
     lambda sp, x: sp.erf(x),
     "math.erf({0})", _uniform((-2, 2)),
     "The error function, 2/sqrt(pi) times the integral of exp(-t**2) from 0 to x.",
+    ir="{out} = call double @erf(double {0})",
 )
 
 # -- piecewise ---------------------------------------------------------------------
@@ -341,6 +373,7 @@ abs = _define(
     lambda sp, x: sp.Abs(x),
     "abs({0})", _signed(0.1, 2),
     "Absolute value |x|; by convention abs'(0) = 0 (the subgradient of least norm).",
+    ir="{out} = call double @llvm.fabs.f64(double {0})",
 )
 
 sign = _define(
@@ -349,6 +382,14 @@ sign = _define(
     lambda sp, x: sp.sign(x),
     "np.sign({0})", _signed(0.1, 2),
     "Sign: -1, 0 or 1 (nan for nan). Its derivative is 0 everywhere, 0 included.",
+    ir=(
+        "{t}p = fcmp ogt double {0}, 0.0\n"
+        "{t}n = fcmp olt double {0}, 0.0\n"
+        "{t}a = select i1 {t}p, double 1.0, double 0.0\n"
+        "{t}b = select i1 {t}n, double -1.0, double {t}a\n"
+        "{t}u = fcmp uno double {0}, 0.0\n"
+        "{out} = select i1 {t}u, double {0}, double {t}b"
+    ),
 )
 
 
@@ -363,6 +404,7 @@ hypot = _define(
     lambda sp, x, y: sp.sqrt(x**2 + y**2),
     "math.hypot({0}, {1})", _uniform((-2, 2), (0.2, 2)),
     "sqrt(x**2 + y**2) without overflow; its partials at the origin are (0, 0).",
+    ir="{out} = call double @hypot(double {0}, double {1})",
 )
 
 
@@ -403,6 +445,7 @@ maximum = _define(
     "The larger of a and b (nan if either is nan). At a tie a == b the "
     "derivative is that of a, the first argument.",
     jvp=_select_jvp(_maximum_first), vjp=_select_vjp(_maximum_first),
+    ir="{out} = call double @llvm.maximum.f64(double {0}, double {1})",
 )
 
 minimum = _define(
@@ -413,6 +456,7 @@ minimum = _define(
     "The smaller of a and b (nan if either is nan). At a tie a == b the "
     "derivative is that of a, the first argument.",
     jvp=_select_jvp(_minimum_first), vjp=_select_vjp(_minimum_first),
+    ir="{out} = call double @llvm.minimum.f64(double {0}, double {1})",
 )
 
 
@@ -436,12 +480,13 @@ where = _define(
     simplify=lambda c, a, b: (
         a if a == b else (a if c.value != 0 else b) if c.is_constant else None
     ),
+    ir="{t}c = fcmp une double {0}, 0.0\n{out} = select i1 {t}c, double {1}, double {2}",
 )
 
 # -- comparisons: 0/1-valued nodes for where() -------------------------------------
 
 
-def _comparison(name, symbol, ufunc, sympy_rel):
+def _comparison(name, symbol, ufunc, sympy_rel, fcmp):
     return _define(
         name, 2, lambda a, b: np.multiply(ufunc(a, b), 1.0),
         (None, None),
@@ -449,10 +494,11 @@ def _comparison(name, symbol, ufunc, sympy_rel):
         f"(1.0 if {{0}} {symbol} {{1}} else 0.0)", _apart(),
         f"a {symbol} b as 1.0 (true) or 0.0 (false); zero derivative.",
         fmt=f"{{0}} {symbol} {{1}}", prec=0,
+        ir=f"{{t}}c = fcmp {fcmp} double {{0}}, {{1}}\n{{out}} = uitofp i1 {{t}}c to double",
     )
 
 
-lt = _comparison("lt", "<", np.less, "Lt")
-le = _comparison("le", "<=", np.less_equal, "Le")
-gt = _comparison("gt", ">", np.greater, "Gt")
-ge = _comparison("ge", ">=", np.greater_equal, "Ge")
+lt = _comparison("lt", "<", np.less, "Lt", "olt")
+le = _comparison("le", "<=", np.less_equal, "Le", "ole")
+gt = _comparison("gt", ">", np.greater, "Gt", "ogt")
+ge = _comparison("ge", ">=", np.greater_equal, "Ge", "oge")

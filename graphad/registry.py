@@ -35,8 +35,11 @@ class Op:
             the local partial derivative d out / d arg, or ``None`` where the
             derivative is zero everywhere it exists (``sign``, comparisons).
         sympy: ``counterpart(sympy_module, *args)`` building the SymPy expression.
-        code: expression template for generated code, ``{0}`` is argument 0;
-            the names ``math`` and ``np`` are in scope.
+        code: Python expression template for the readable listing of compiled
+            code, ``{0}`` is argument 0; the names ``math`` and ``np`` are in scope.
+        ir: LLVM IR template for the compiler: lines of instructions on doubles,
+            ``{0}`` is argument 0, ``{out}`` the result and ``{t}`` a prefix for
+            temporaries; calls to ``@name`` are declared automatically.
         fmt: display template in Python syntax, ``{0}`` is argument 0.
         prec: display precedence: 0 comparison, 1 ``+ -``, 2 ``* /``,
             3 unary minus, 4 ``**``, 9 function call.
@@ -64,6 +67,7 @@ class Op:
     prec: int
     sample: Callable
     doc: str
+    ir: str = ""
     jvp: Callable | None = None
     vjp: Callable | None = None
     simplify: Callable | None = None

@@ -1,0 +1,431 @@
+"""``ga.compile``: optimise once, lower to LLVM IR, compile with Numba, call many times.
+
+The design (docs/compiler.md explains the measurements behind it):
+
+- the optimised Program is written as LLVM IR text (:mod:`graphad.llvm`), which
+  Numba links into a small generated wrapper through an ``@intrinsic``, so
+  Numba never types one Python statement per node;
+- the wrapper module and its IR are files in the cache directory named by a
+  structural hash, and Numba caches their machine code (``cache=True``): a
+  second process compiling the same graph loads it instead of recompiling;
+- the returned callable's ``__call__`` *is* the Numba dispatcher, so a call with
+  floats costs what a hand-written ``@njit`` call costs; anything else (ints,
+  arrays, wrong types) misses Numba's exact-type lookup and lands in
+  :meth:`Compiled._slow_call`, which converts, broadcasts, batches or raises a
+  clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+
+from ._version import __version__
+from .expr import Expr, as_expr
+from .llvm import CHUNK_SIZE, Layout, emit
+from .passes import Report, optimise
+from .program import from_exprs
+from .registry import OPS
+
+NOGIL_NODES = 1000  # longer kernels release the GIL while they run
+_lock = threading.Lock()
+_modules: dict[str, object] = {}  # cache key -> imported wrapper module, per process
+
+
+def _generator_stamp() -> str:
+    """A fingerprint of the code generator: the cache key covers it, so a changed
+    generator never reuses code the old one wrote."""
+    h = hashlib.sha256()
+    here = os.path.dirname(__file__)
+    for module in ("llvm.py", "compiler.py"):
+        with open(os.path.join(here, module), "rb") as f:
+            h.update(f.read())
+    for name in sorted(OPS):
+        h.update(f"{name}:{OPS[name].ir};".encode())
+    return h.hexdigest()
+
+
+def cache_dir() -> str:
+    """Where compiled functions are cached: ``$GRAPHAD_CACHE_DIR``, else the user cache."""
+    path = os.environ.get("GRAPHAD_CACHE_DIR")
+    if not path:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if sys.platform == "darwin":
+            base = os.path.join(os.path.expanduser("~"), "Library", "Caches")
+        elif os.name == "nt":
+            base = os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()
+        path = os.path.join(base, "graphad")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+# -- pieces used by the generated wrapper modules ------------------------------------
+
+
+def kernel_signature(in_sizes, out_sizes, argtys):
+    """The Numba signature of a kernel call, or None if the argument types are wrong."""
+    expected = [types.float64 if s == 0 else "vector" for s in in_sizes]
+    expected += ["vector" for s in out_sizes if s]
+    if len(argtys) != len(expected):
+        return None
+    for want, got in zip(expected, argtys):
+        if want == "vector":
+            if not (isinstance(got, types.Array) and got.ndim == 1 and got.dtype == types.float64):
+                return None
+        elif got != want:
+            return None
+    n_scalar = sum(1 for s in out_sizes if s == 0)
+    if n_scalar == 0:
+        return types.none(*argtys)
+    if n_scalar == 1:
+        return types.float64(*argtys)
+    return types.UniTuple(types.float64, n_scalar)(*argtys)
+
+
+def kernel_codegen(ir_path, name, in_sizes, out_sizes):
+    """Codegen of a kernel call: link the IR in and call it with pointers."""
+
+    def codegen(context, builder, sig, args):
+        with open(ir_path) as f:
+            module = llvm.parse_assembly(f.read())
+        context.active_code_library.add_llvm_module(module)
+        ptr = lir.DoubleType().as_pointer()
+        fnty = lir.FunctionType(lir.VoidType(), [ptr] * (len(in_sizes) + len(out_sizes)))
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        pointers = []
+        for g, size in enumerate(in_sizes):
+            if size == 0:
+                pointers.append(cgutils.alloca_once_value(builder, args[g]))
+            else:
+                pointers.append(context.make_array(sig.args[g])(context, builder, args[g]).data)
+        vector_outs = iter(range(len(in_sizes), len(args)))
+        slots = []
+        for size in out_sizes:
+            if size == 0:
+                slots.append(cgutils.alloca_once(builder, lir.DoubleType()))
+                pointers.append(slots[-1])
+            else:
+                k = next(vector_outs)
+                pointers.append(context.make_array(sig.args[k])(context, builder, args[k]).data)
+        builder.call(fn, pointers)
+        values = [builder.load(s) for s in slots]
+        if not values:
+            return context.get_dummy_value()
+        if len(values) == 1:
+            return values[0]
+        return context.make_tuple(builder, sig.return_type, values)
+
+    return codegen
+
+
+def _wrapper_source(key: str, name: str, layout: Layout, parallel: bool, in_names, single: bool,
+                    nogil: bool) -> str:
+    """Python source of the module holding the point and batch functions."""
+    ins = [f"a{g}" for g in range(len(layout.in_sizes))]
+    vec_out = [h for h, s in enumerate(layout.out_sizes) if s]
+    scalar_out = [h for h, s in enumerate(layout.out_sizes) if not s]
+    kargs = ins + [f"o{h}" for h in vec_out]
+    lines = [
+        f"# Generated by graphad {__version__} for the program {key}: do not edit.",
+        "import numba",
+        "import numpy as np",
+        "from numba.extending import intrinsic",
+        "from graphad.compiler import kernel_codegen, kernel_signature",
+        "",
+        f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
+        "",
+        "",
+        "@intrinsic",
+        f"def _kernel(typingctx, {', '.join(kargs)}):",
+        f"    sig = kernel_signature(_IN, _OUT, ({''.join(a + ', ' for a in kargs)}))",
+        f"    return sig, kernel_codegen(__file__[:-3] + '.ll', {name!r}, _IN, _OUT)",
+        "",
+        "",
+        # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.
+        f"@numba.njit(cache=True, nogil={nogil})",
+        f"def point({', '.join(ins)}):",
+    ]
+    for g, size in enumerate(layout.in_sizes):
+        if size:
+            lines.append(f"    if a{g}.shape[0] != {size}:")
+            lines.append(f"        raise ValueError('input {g} ({in_names[g]}) must have length {size}')")
+    lines += [f"    o{h} = np.empty({layout.out_sizes[h]})" for h in vec_out]
+    result = "r = " if scalar_out else ""
+    lines.append(f"    {result}_kernel({', '.join(kargs)})")
+    parts = [f"o{h}" if layout.out_sizes[h] else
+             ("r" if len(scalar_out) == 1 else f"r[{scalar_out.index(h)}]")
+             for h in range(len(layout.out_sizes))]
+    lines.append(f"    return {parts[0] if single else '(' + ', '.join(parts) + ',)'}")
+    if ins:
+        outs = [f"b{h}" for h in range(len(layout.out_sizes))]
+        lines += [
+            "",
+            "",
+            f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
+            f"def batch({', '.join(ins + outs)}):",
+            "    for i in numba.prange(b0.shape[0]):",
+            f"        {result}_kernel({', '.join([a + '[i]' for a in ins] + [f'b{h}[i]' for h in vec_out])})",
+        ]
+        for h in scalar_out:
+            value = "r" if len(scalar_out) == 1 else f"r[{scalar_out.index(h)}]"
+            lines.append(f"        b{h}[i] = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _import(path: str, module_name: str):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[module_name] = module
+    return module
+
+
+# -- the public entry point -----------------------------------------------------------
+
+
+def _groups(items, what: str, check):
+    """Flatten ``items`` (entries or lists of entries) into a list plus group sizes."""
+    flat, sizes = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, (list, tuple)):
+            if not item:
+                raise ValueError(f"compile: {what}[{i}] is an empty list")
+            for e in item:
+                flat.append(check(e, f"{what}[{i}]"))
+            sizes.append(len(item))
+        else:
+            flat.append(check(item, f"{what}[{i}]"))
+            sizes.append(0)
+    return flat, tuple(sizes)
+
+
+def _check_symbol(e, where):
+    if not (isinstance(e, Expr) and e.is_symbol):
+        raise TypeError(f"compile: {where} is {e!r}, not a symbol (or a list of symbols)")
+    return e
+
+
+def _check_output(e, where):
+    try:
+        return as_expr(e)
+    except TypeError as err:
+        raise TypeError(f"compile: {where}: {err}") from None
+
+
+def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = False,
+            passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
+    """Compile ``outputs`` as a function of ``inputs``, once; call it many times.
+
+    ``inputs`` is a list whose entries are symbols (the function takes a float)
+    or lists of symbols (it takes a 1-D array). ``outputs`` is an expression
+    (the function returns it) or a list whose entries are expressions (floats)
+    or lists of expressions (1-D arrays), returned as a tuple. All outputs
+    share one compiled kernel, so a value and its gradient share their work.
+
+    Called with floats, it returns floats; called with arrays (broadcast
+    against each other and against floats; vector inputs gain a leading axis
+    of points) it runs one compiled loop over the points, in parallel threads
+    if ``parallel=True``. ``assume_finite`` lets the simplifier fold ``x*0``
+    and ``x-x`` in your own arithmetic (see docs/compiler.md); ``passes``
+    replaces the default pass pipeline (``[]`` for none).
+
+    >>> import graphad as ga
+    >>> x, y = ga.symbols("x y")
+    >>> f = ga.exp(x**2) * ga.sin(y)
+    >>> fg = ga.compile([f, ga.grad(f, [x, y])], [x, y])
+    >>> value, gradient = fg(0.5, 1.0)
+    >>> round(value, 6), gradient.round(6).tolist()
+    (1.08047, [1.08047, 0.693762])
+    >>> fg([0.5, 1.0], 1.0)[0].round(6).tolist()  # two points at once
+    [1.08047, 2.287355]
+    """
+    single = not isinstance(outputs, (list, tuple))
+    in_items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    flat_in, in_sizes = _groups(in_items, "inputs", _check_symbol)
+    names = [s.name for s in flat_in]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"compile: symbol(s) {', '.join(twice)} appear more than once in the inputs")
+    flat_out, out_sizes = _groups([outputs] if single else list(outputs), "outputs", _check_output)
+    if not flat_out:
+        raise ValueError("compile: no outputs given")
+    if len({e.graph for e in flat_out + flat_in}) > 1:
+        raise ValueError("compile: the outputs and inputs come from different graphad graphs")
+    program = from_exprs(flat_out, flat_in)
+    program, report = optimise(program, passes, assume_finite=assume_finite)
+    in_labels = [item.name if isinstance(item, Expr) else f"{item[0].name}..." for item in in_items]
+    return _build(program, Layout(in_sizes, out_sizes), single, in_labels, parallel, chunk_size, report)
+
+
+def _build(program, layout, single, in_labels, parallel, chunk_size, report=None) -> Compiled:
+    key = hashlib.sha256(repr((
+        program.key(), layout, single, parallel, chunk_size, tuple(in_labels),
+        __version__, _generator_stamp(), numba.__version__, llvmlite.__version__,
+    )).encode()).hexdigest()[:40]
+    with _lock:
+        module = _modules.get(key)
+        if module is None:
+            module = _modules[key] = _load_module(program, layout, single, in_labels, parallel,
+                                                  chunk_size, key)
+    return Compiled(program, layout, single, in_labels, parallel, chunk_size, report, module)
+
+
+def _load_module(program, layout, single, in_labels, parallel, chunk_size, key):
+    name = f"graphad_{key}"
+    base = os.path.join(cache_dir(), name)
+    point_sig = tuple(types.float64 if s == 0 else types.Array(types.float64, 1, "C")
+                      for s in layout.in_sizes)
+
+    def generate():
+        _write(base + ".ll", emit(program, layout, name, chunk_size))
+        nogil = len(program) > NOGIL_NODES
+        _write(base + ".py", _wrapper_source(key, name, layout, parallel, in_labels, single, nogil))
+
+    if not (os.path.exists(base + ".py") and os.path.exists(base + ".ll")):
+        generate()
+    for attempt in range(2):
+        try:
+            module = _import(base + ".py", name)
+            module.point.compile(point_sig)
+            return module
+        except Exception:
+            if attempt:
+                raise
+            # a corrupt or stale cache entry: write it anew and compile from scratch
+            for stale in os.listdir(os.path.dirname(base)):
+                if stale.startswith(name):
+                    os.remove(os.path.join(os.path.dirname(base), stale))
+            generate()
+    raise AssertionError("unreachable")
+
+
+class Compiled:
+    """A compiled function: call it like ``fn(x, y)``.
+
+    Attributes: ``program`` (the optimised Program), ``report`` (node counts
+    per pass), ``source`` (a readable listing, one assignment per node),
+    ``llvm_ir`` (the IR that was compiled).
+    """
+
+    def __new__(cls, *args):
+        # Each compiled function gets its own class whose __call__ is the Numba
+        # dispatcher itself: no Python frame between the caller and the kernel.
+        module = args[-1]
+        sub = type("Compiled", (cls,), {"__call__": staticmethod(module.point), "__module__": cls.__module__})
+        return object.__new__(sub)
+
+    def __init__(self, program, layout, single, in_labels, parallel, chunk_size, report, module):
+        self.program = program
+        self.layout = layout
+        self.report = report or Report([("input", len(program))])
+        self._single = single
+        self._in_labels = in_labels
+        self._parallel = parallel
+        self._chunk_size = chunk_size
+        self._module = module
+        self._batch_ready = False
+        module.point._compile_for_args = self._slow_path
+
+    def __reduce__(self):
+        return _build, (self.program, self.layout, self._single, self._in_labels, self._parallel,
+                        self._chunk_size, self.report)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(self._in_labels)
+        n_out = len(self.layout.out_sizes)
+        return f"<graphad.Compiled ({ins}) -> {n_out} output(s), {len(self.program)} nodes>"
+
+    @property
+    def llvm_ir(self) -> str:
+        with open(self._module.__file__[:-3] + ".ll") as f:
+            return f.read()
+
+    @property
+    def source(self) -> str:
+        """A readable listing of the compiled program: one assignment per node."""
+        names: list[str] = []
+        slots = dict(zip(self.program.inputs, self.layout.in_slots()))
+        lines = [f"def f({', '.join(self._in_labels)}):"]
+        for i, (op, args, payload) in enumerate(self.program.nodes):
+            if op == "const":
+                names.append(repr(float(payload)))
+                continue
+            if op == "symbol":
+                g, k = slots[payload]
+                names.append(payload if self.layout.in_sizes[g] == 0 else f"{self._in_labels[g]}[{k}]")
+                continue
+            names.append(f"v{i}")
+            lines.append(f"    v{i} = {OPS[op].code.format(*(names[a] for a in args))}")
+        outs, flat = [], iter(self.program.outputs)
+        for size in self.layout.out_sizes:
+            outs.append(names[next(flat)] if size == 0 else "[" + ", ".join(names[next(flat)]
+                                                                           for _ in range(size)) + "]")
+        lines.append(f"    return {outs[0] if self._single else ', '.join(outs)}")
+        return "\n".join(lines)
+
+    # -- everything that is not a call with floats ------------------------------------
+
+    def _slow_path(self, *args, **kwargs):
+        return lambda *a: self._slow_call(a)
+
+    def _slow_call(self, args):
+        sizes = self.layout.in_sizes
+        if len(args) != len(sizes):
+            labels = ", ".join(self._in_labels)
+            raise TypeError(f"expected {len(sizes)} argument(s) ({labels}), got {len(args)}")
+        arrays, batch_shapes = [], []
+        for label, size, a in zip(self._in_labels, sizes, args):
+            if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
+                raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
+            try:
+                arr = np.asarray(a)
+            except Exception as e:
+                raise TypeError(f"argument {label!r} is not a number or array: {e}") from None
+            if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
+                raise TypeError(f"argument {label!r} has dtype {arr.dtype}; give real numbers")
+            arr = arr.astype(np.float64, copy=False)
+            if size:
+                if arr.ndim == 0 or arr.shape[-1] != size:
+                    raise ValueError(f"argument {label!r} must have length {size} in its last axis, "
+                                     f"got shape {arr.shape}")
+                batch_shapes.append(arr.shape[:-1])
+            else:
+                batch_shapes.append(arr.shape)
+            arrays.append(arr)
+        try:
+            shape = np.broadcast_shapes(*batch_shapes)
+        except ValueError:
+            raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
+        if shape == ():
+            point = [float(a) if s == 0 else np.ascontiguousarray(a) for a, s in zip(arrays, sizes)]
+            return self._module.point(*point)
+        return self._batch(arrays, shape)
+
+    def _batch(self, arrays, shape):
+        n = int(np.prod(shape))
+        ins = [np.ascontiguousarray(np.broadcast_to(a, shape + ((s,) if s else ())))
+               .reshape((n, s) if s else n) for a, s in zip(arrays, self.layout.in_sizes)]
+        outs = [np.empty((n, s) if s else (n,)) for s in self.layout.out_sizes]
+        if n:
+            self._module.batch(*ins, *outs)
+        results = [o.reshape(shape + ((s,) if s else ())) for o, s in zip(outs, self.layout.out_sizes)]
+        return results[0] if self._single else tuple(results)

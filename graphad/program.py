@@ -1,0 +1,117 @@
+"""Programs: the self-contained graphs that the passes transform and the compiler lowers.
+
+A :class:`Program` is a plain, immutable snapshot of the sub-DAG a set of
+outputs needs: nodes ``(op, args, payload)`` in topological order (arguments
+are indices of earlier nodes; the payload is a constant's value or a symbol's
+name), the indices of the outputs, and the names of the inputs in the order
+the compiled function takes them. Passes are functions ``Program -> Program``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .expr import Expr
+from .graph import Graph, current_graph
+from .registry import OPS
+
+Node = tuple  # (op, args, payload)
+
+
+@dataclass(frozen=True)
+class Program:
+    nodes: tuple[Node, ...]
+    outputs: tuple[int, ...]
+    inputs: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def key(self) -> str:
+        """A structural hash: equal programs, and only they, share it."""
+        h = hashlib.sha256()
+        for op, args, payload in self.nodes:
+            p = float(payload).hex() if op == "const" else payload
+            h.update(f"{op}{args}{p};".encode())
+        h.update(f"|{self.outputs}|{self.inputs}".encode())
+        return h.hexdigest()
+
+    def to_exprs(self, graph: Graph | None = None) -> list[Expr]:
+        """The outputs as expressions, rebuilt in ``graph`` (the current one by default)."""
+        graph = graph or current_graph()
+        ids = graph.load(list(self.nodes))
+        return [Expr(graph, ids[o]) for o in self.outputs]
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op, _, _ in self.nodes:
+            counts[op] = counts.get(op, 0) + 1
+        return counts
+
+
+def from_exprs(outputs: Sequence[Expr], inputs: Sequence[Expr]) -> Program:
+    """The program computing ``outputs`` from the symbols ``inputs`` (both flat).
+
+    Raises ValueError naming any symbol the outputs need that is not an input.
+    """
+    graph = outputs[0].graph
+    records = graph.export(e.id for e in outputs)
+    order = graph.ancestors(e.id for e in outputs)
+    index = {v: i for i, v in enumerate(order)}
+    names = tuple(s.name for s in inputs)
+    missing = sorted({p for op, _, p in records if op == "symbol"} - set(names))
+    if missing:
+        raise ValueError(
+            f"the outputs depend on symbol(s) {', '.join(missing)}, which are not among the inputs"
+        )
+    return Program(tuple(records), tuple(index[e.id] for e in outputs), names)
+
+
+class Builder:
+    """Builds a new node list with hash-consing (so rebuilding also merges duplicates)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self._index: dict[tuple, int] = {}
+
+    def add(self, op: str, args: tuple[int, ...] = (), payload=None) -> int:
+        if op in OPS and OPS[op].commutative:
+            args = tuple(sorted(args))
+        key = (op, args, float(payload).hex() if op == "const" else payload)
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self.nodes)
+            self.nodes.append((op, args, payload))
+        return i
+
+    def const(self, value: float) -> int:
+        return self.add("const", (), float(value))
+
+
+Rewrite = Callable[[Builder, str, tuple[int, ...], object], int]
+
+
+def rebuild(program: Program, rewrite: Rewrite | None = None) -> Program:
+    """Walk ``program`` in order, letting ``rewrite(builder, op, new_args, payload)``
+    emit each node (by default: unchanged), and keep only what the outputs need."""
+    b = Builder()
+    new = []
+    for op, args, payload in program.nodes:
+        new_args = tuple(new[a] for a in args)
+        new.append(rewrite(b, op, new_args, payload) if rewrite else b.add(op, new_args, payload))
+    return prune(Program(tuple(b.nodes), tuple(new[o] for o in program.outputs), program.inputs))
+
+
+def prune(program: Program) -> Program:
+    """Drop nodes the outputs do not need, renumbering the rest in order."""
+    needed = set(program.outputs)
+    for i in range(len(program.nodes) - 1, -1, -1):
+        if i in needed:
+            needed.update(program.nodes[i][1])
+    keep = sorted(needed)
+    index = {old: new for new, old in enumerate(keep)}
+    nodes = tuple((op, tuple(index[a] for a in args), p)
+                  for op, args, p in (program.nodes[i] for i in keep))
+    return Program(nodes, tuple(index[o] for o in program.outputs), program.inputs)
