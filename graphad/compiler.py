@@ -305,17 +305,23 @@ def _load_module(program, layout, single, in_labels, parallel, chunk_size, key):
     for attempt in range(2):
         try:
             module = _import(base + ".py", name)
+            if attempt:
+                _flush(module)
             module.point.compile(point_sig)
             return module
         except Exception:
             if attempt:
                 raise
-            # a corrupt or stale cache entry: write it anew and compile from scratch
-            for stale in os.listdir(os.path.dirname(base)):
-                if stale.startswith(name):
-                    os.remove(os.path.join(os.path.dirname(base), stale))
-            generate()
+            generate()  # a corrupt or stale cache entry: write it anew, compile from scratch
     raise AssertionError("unreachable")
+
+
+def _flush(module) -> None:
+    """Empty Numba's cache of a wrapper module's functions (for corrupt entries)."""
+    for fn in ("point", "batch"):
+        cache = getattr(getattr(module, fn, None), "_cache", None)
+        if cache is not None:
+            cache.flush()
 
 
 class Compiled:
@@ -426,6 +432,13 @@ class Compiled:
                .reshape((n, s) if s else n) for a, s in zip(arrays, self.layout.in_sizes)]
         outs = [np.empty((n, s) if s else (n,)) for s in self.layout.out_sizes]
         if n:
-            self._module.batch(*ins, *outs)
+            try:
+                self._module.batch(*ins, *outs)
+            except Exception:
+                if self._batch_ready:
+                    raise
+                _flush(self._module)  # the first call may meet a corrupt cache entry
+                self._module.batch(*ins, *outs)
+            self._batch_ready = True
         results = [o.reshape(shape + ((s,) if s else ())) for o, s in zip(outs, self.layout.out_sizes)]
         return results[0] if self._single else tuple(results)

@@ -208,7 +208,7 @@ def is_const(e: Expr, value: float) -> bool:
 
 # -- symbols ------------------------------------------------------------------
 
-_RANGE = re.compile(r"^([^\d:]*)(\d*):(\d+)$|^([A-Za-z]):([A-Za-z])$")
+_RANGE = re.compile(r"^([^:]*?)(\d*):(\d+)$|^([A-Za-z]):([A-Za-z])$")
 
 
 def _expand(token: str) -> tuple[list[str], bool]:

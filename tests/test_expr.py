@@ -71,6 +71,8 @@ def test_symbols_parses_like_sympy():
     assert len(xs) == 100 and xs[0].name == "x0" and xs[99].name == "x99"
     assert [s.name for s in ga.symbols("a:d")] == ["a", "b", "c", "d"]
     assert [s.name for s in ga.symbols("y:3")] == ["y0", "y1", "y2"]
+    assert [s.name for s in ga.symbols("f2_a0:2")] == ["f2_a0", "f2_a1"]
+    assert [s.name for s in ga.symbols("x10:12")] == ["x10", "x11"]
     assert isinstance(ga.symbols("x", seq=True), tuple)
     assert isinstance(ga.symbols("x0:1"), tuple)
 

@@ -1,0 +1,272 @@
+import math
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import graphad as ga
+from graphad.registry import OPS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("graphad-cache")
+    old = os.environ.get("GRAPHAD_CACHE_DIR")
+    os.environ["GRAPHAD_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["GRAPHAD_CACHE_DIR"]
+    else:
+        os.environ["GRAPHAD_CACHE_DIR"] = old
+
+
+def all_ops_function():
+    """Every op on its own symbols; outputs: values, gradients, Hessian diagonals."""
+    inputs, outputs, samplers = [], [], []
+    for name in sorted(OPS):
+        op = OPS[name]
+        args = ga.symbols(f"{name}_a0:{op.arity}")
+        f = ga.where(args[0] > 0, args[1], args[2]) if name == "where" else ga.expr.apply(name, *args)
+        g = ga.grad(f, list(args))
+        h = [ga.derivative(gi, a, mode="forward") for gi, a in zip(g, args)]
+        inputs += args
+        outputs += [f, *g, *h]
+        samplers.append(op.sample)  # where's condition a0 > 0 is smooth in a0 = -1, 0 or 1
+    return inputs, outputs, samplers
+
+
+def sample_point(samplers, rng):
+    return [v for s in samplers for v in s(rng)]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_every_op_matches_the_reference_evaluator(parallel, rng):
+    inputs, outputs, samplers = all_ops_function()
+    fn = ga.compile(outputs, inputs, parallel=parallel)
+    for _ in range(3):  # single points
+        p = sample_point(samplers, rng)
+        got = fn(*p)
+        want = ga.evaluate(outputs, dict(zip(inputs, p)))
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    pts = np.array([sample_point(samplers, rng) for _ in range(64)]).T  # a batch
+    got = fn(*pts)
+    want = ga.evaluate(outputs, dict(zip(inputs, pts)))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
+
+
+def test_special_values_match_the_evaluator():
+    x, y = ga.symbols("x y")
+    outs = [ga.log(x), 1 / x, ga.sqrt(x), ga.maximum(x, y), ga.minimum(x, y), ga.sign(x), x < y,
+            ga.where(x, y, 2.0), x**y, ga.atan2(x, y), ga.expr.apply("dmul", x, y)]
+    fn = ga.compile(outs, [x, y])
+    for x0 in [0.0, -0.0, -1.0, math.inf, -math.inf, math.nan]:
+        for y0 in [0.0, 2.0, math.nan, math.inf]:
+            got = np.array(fn(x0, y0))
+            want = np.array(ga.evaluate(outs, {x: x0, y: y0}))
+            np.testing.assert_array_equal(got, want, err_msg=f"x={x0}, y={y0}")
+
+
+def rosenbrock(xs):
+    return sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(len(xs) - 1))
+
+
+def test_vector_inputs_and_outputs(rng):
+    xs = ga.symbols("x0:100")
+    f = rosenbrock(xs)
+    fg = ga.compile([f, ga.grad(f, xs)], [xs])
+    x0 = rng.uniform(-2, 2, 100)
+    value, grad = fg(x0)
+    assert isinstance(value, float) and grad.shape == (100,)
+    want = ga.evaluate([f, *ga.grad(f, xs)], dict(zip(xs, x0)))
+    np.testing.assert_allclose([value, *grad], want, rtol=1e-13)
+    points = rng.uniform(-2, 2, (5, 100))  # a batch: vectors gain a leading axis
+    values, grads = fg(points)
+    assert values.shape == (5,) and grads.shape == (5, 100)
+    np.testing.assert_allclose(grads[3], fg(points[3])[1], rtol=1e-15)
+    with pytest.raises(ValueError, match="length 100"):
+        fg(np.ones(99))
+    with pytest.raises(ValueError, match="length 100"):
+        fg(np.ones((3, 99)))
+
+
+def test_mixed_scalar_and_vector_inputs_broadcast():
+    a, b = ga.symbols("a b")
+    ws = ga.symbols("w0:3")
+    f = a * ws[0] + b * ws[1] * ws[2]
+    fn = ga.compile([f, [a * w for w in ws]], [a, b, ws])
+    v, aw = fn(2.0, 3.0, np.array([1.0, 2.0, 3.0]))
+    assert v == 2 + 18 and aw.tolist() == [2.0, 4.0, 6.0]
+    v, aw = fn(np.array([[1.0], [2.0]]), np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+    assert v.shape == (2, 3) and aw.shape == (2, 3, 3)
+    assert v[1, 2] == 2 * 1 + 3 * 2 * 3
+
+
+def test_single_output_and_int_arguments():
+    x, y = ga.symbols("x y")
+    fn = ga.compile(x * y + 1, [x, y])
+    assert fn(2, 3) == 7.0 and type(fn(2, 3)) is float
+    assert fn(np.float64(2), 3.0) == 7.0
+    np.testing.assert_array_equal(fn(np.arange(3), 2), [1.0, 3.0, 5.0])
+    assert ga.compile([x * y], [x, y])(2.0, 3.0) == (6.0,)
+    assert ga.compile(x + 1, x)(1.0) == 2.0  # a single symbol as inputs
+
+
+def test_constant_and_input_outputs():
+    x, y = ga.symbols("x y")
+    fn = ga.compile([x, ga.grad(x * 3.0, x), [y, 2.5]], [x, y])
+    assert fn(1.5, 4.0)[0] == 1.5 and fn(1.5, 4.0)[1] == 3.0
+    assert fn(1.5, 4.0)[2].tolist() == [4.0, 2.5]
+    out = fn(np.ones(4), 0.0)
+    assert out[1].tolist() == [3.0] * 4
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("a", 1.0), TypeError, "argument 'x' is 'a'"),
+    ((1.0,), TypeError, "expected 2, got 1"),
+    ((1.0, 2.0, 3.0), TypeError, "expected 2, got 3"),
+    ((np.zeros(3), np.zeros(4)), ValueError, "do not broadcast"),
+    ((np.array(["a"]), 1.0), TypeError, "dtype <U1"),
+    ((np.array([True]), 1.0), TypeError, "dtype bool"),
+    ((1 + 2j, 1.0), TypeError, "real number"),
+    ((None, 1.0), TypeError, "real number"),
+])
+def test_bad_calls_give_clear_errors(args, error, match):
+    x, y = ga.symbols("x y")
+    fn = ga.compile(x * y, [x, y])
+    with pytest.raises(error, match=match):
+        fn(*args)
+
+
+def test_bad_compile_arguments_give_clear_errors():
+    x, y = ga.symbols("x y")
+    with pytest.raises(ValueError, match="depend on symbol.* y, which are not among the inputs"):
+        ga.compile(x * y, [x])
+    with pytest.raises(TypeError, match=r"inputs\[1\] is x\*y, not a symbol"):
+        ga.compile(x, [x, x * y])
+    with pytest.raises(ValueError, match="more than once"):
+        ga.compile(x, [x, [x, y]])
+    with pytest.raises(TypeError, match=r"outputs\[0\]"):
+        ga.compile(["a"], [x])
+    with pytest.raises(ValueError, match="empty list"):
+        ga.compile([x, []], [x])
+
+
+def test_large_graph_is_split_into_chunks(rng):
+    xs = ga.symbols("x0:30")
+    f = rosenbrock(xs)
+    outs = [f, ga.grad(f, xs)]
+    small = ga.compile(outs, [xs], chunk_size=7)
+    assert small.llvm_ir.count("noinline") > 20
+    p = rng.uniform(-1, 1, 30)
+    v, g = small(p)
+    want = ga.evaluate([f, *ga.grad(f, xs)], dict(zip(xs, p)))
+    np.testing.assert_allclose([v, *g], want, rtol=1e-13)
+
+
+def test_readable_source_and_ir():
+    x = ga.symbols("x")
+    fn = ga.compile(ga.grad(ga.exp(x**2), x), [x])
+    src = fn.source
+    assert src.startswith("def f(x):") and "math.exp(" in src
+    assert src.rstrip().splitlines()[-1].startswith("    return")
+    assert "@llvm.exp.f64" in fn.llvm_ir
+    assert "cse" in str(fn.report)
+    namespace = {"math": math, "np": np}
+    exec(src, namespace)  # the listing is runnable Python
+    assert namespace["f"](2.0) == pytest.approx(fn(2.0), rel=1e-14)
+
+
+def test_threads_share_one_function_safely():
+    xs = ga.symbols("x0:50")
+    f = rosenbrock(xs)
+    fg = ga.compile([f, ga.grad(f, xs)], [xs])
+    points = np.random.default_rng(0).uniform(-1, 1, (8, 50))
+    want = [fg(p) for p in points]
+    errors = []
+
+    def hammer(k):
+        for _ in range(2000):
+            v, g = fg(points[k])
+            if v != want[k][0] or not np.array_equal(g, want[k][1]):
+                errors.append(k)
+                return
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_pickle_round_trip_in_process():
+    x, y = ga.symbols("x y")
+    fn = ga.compile([ga.sin(x) * y, ga.grad(ga.sin(x) * y, [x, y])], [x, y])
+    back = pickle.loads(pickle.dumps(fn))
+    assert back(0.3, 2.0)[0] == fn(0.3, 2.0)[0]
+
+
+SCRIPT = textwrap.dedent("""
+    import pickle, sys, graphad as ga
+    xs = ga.symbols("x0:20")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(19))
+    fn = ga.compile([f, ga.grad(f, xs)], [xs])
+    stats = fn._module.point.stats
+    print(stats.cache_hits.__len__(), sum(stats.cache_misses.values()), fn([0.5] * 20)[0])
+    if len(sys.argv) > 1:
+        sys.stdout.buffer.write(b"PICKLE" + pickle.dumps(fn))
+""")
+
+
+def run(code, cache, *args):
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True)
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout
+
+
+def test_a_second_process_loads_from_the_cache(tmp_path):
+    first = run(SCRIPT, tmp_path).split()
+    second = run(SCRIPT, tmp_path).split()
+    assert first[1] == b"1"  # compiled
+    assert second[0] == b"1" and second[1] == b"0"  # loaded, not compiled
+    assert first[2] == second[2]
+
+
+def test_corrupt_cache_entries_are_rebuilt(tmp_path):
+    run(SCRIPT, tmp_path)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"garbage\x00")
+    out = run(SCRIPT, tmp_path).split()
+    assert float(out[2]) == pytest.approx(6.5 * 19)
+
+
+def test_compiled_functions_pickle_into_a_fresh_process(tmp_path):
+    blob = run(SCRIPT, tmp_path, "pickle").split(b"PICKLE", 1)[1]
+    code = "import pickle, sys; fn = pickle.loads(sys.stdin.buffer.read()); print(fn([0.5] * 20)[0])"
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], input=blob, env=env, capture_output=True, check=True)
+    assert float(out.stdout) == pytest.approx(6.5 * 19)
+
+
+def square_sum(fn_and_x):
+    fn, x = fn_and_x
+    return fn(x)
+
+
+def test_multiprocessing_pool():
+    import multiprocessing
+
+    x = ga.symbols("x")
+    fn = ga.compile(ga.grad(ga.exp(x**2), x), [x])
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        got = pool.map(square_sum, [(fn, 2.0), (fn, 1.0)])
+    assert got == [fn(2.0), fn(1.0)]
