@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import pickle
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -32,14 +34,17 @@ import numpy as np
 from numba import types
 from numba.core import cgutils
 
+from . import kernels
 from ._version import __version__
 from .expr import Expr, as_expr
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
-from .program import from_exprs
+from .program import Program, from_exprs
 from .registry import OPS
 
 NOGIL_NODES = 1000  # longer kernels release the GIL while they run
+LINK_NODES = 1500  # shorter kernels are linked into Numba's module (inlinable, O3); longer
+#                    ones are compiled by graphad.kernels, far faster (docs/compiler.md)
 _lock = threading.Lock()
 _modules: dict[str, object] = {}  # cache key -> imported wrapper module, per process
 
@@ -49,7 +54,7 @@ def _generator_stamp() -> str:
     generator never reuses code the old one wrote."""
     h = hashlib.sha256()
     here = os.path.dirname(__file__)
-    for module in ("llvm.py", "compiler.py"):
+    for module in ("llvm.py", "compiler.py", "kernels.py"):
         with open(os.path.join(here, module), "rb") as f:
             h.update(f.read())
     for name in sorted(OPS):
@@ -94,13 +99,15 @@ def kernel_signature(in_sizes, out_sizes, argtys):
     return types.UniTuple(types.float64, n_scalar)(*argtys)
 
 
-def kernel_codegen(ir_path, name, in_sizes, out_sizes):
-    """Codegen of a kernel call: link the IR in and call it with pointers."""
+def kernel_codegen(ir_path, name, in_sizes, out_sizes, linked=True):
+    """Codegen of a kernel call: link the IR in (small kernels; big ones are
+    compiled separately and found by symbol) and call it with pointers."""
 
     def codegen(context, builder, sig, args):
-        with open(ir_path) as f:
-            module = llvm.parse_assembly(f.read())
-        context.active_code_library.add_llvm_module(module)
+        if linked:
+            with open(ir_path) as f:
+                module = llvm.parse_assembly(f.read())
+            context.active_code_library.add_llvm_module(module)
         ptr = lir.DoubleType().as_pointer()
         fnty = lir.FunctionType(lir.VoidType(), [ptr] * (len(in_sizes) + len(out_sizes)))
         fn = cgutils.get_or_insert_function(builder.module, fnty, name)
@@ -131,7 +138,7 @@ def kernel_codegen(ir_path, name, in_sizes, out_sizes):
 
 
 def _wrapper_source(key: str, name: str, layout: Layout, parallel: bool, in_names, single: bool,
-                    nogil: bool) -> str:
+                    nogil: bool, linked: bool) -> str:
     """Python source of the module holding the point and batch functions."""
     ins = [f"a{g}" for g in range(len(layout.in_sizes))]
     vec_out = [h for h, s in enumerate(layout.out_sizes) if s]
@@ -145,12 +152,13 @@ def _wrapper_source(key: str, name: str, layout: Layout, parallel: bool, in_name
         "from graphad.compiler import kernel_codegen, kernel_signature",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
+        f"LINKED = {linked}",
         "",
         "",
         "@intrinsic",
         f"def _kernel(typingctx, {', '.join(kargs)}):",
         f"    sig = kernel_signature(_IN, _OUT, ({''.join(a + ', ' for a in kargs)}))",
-        f"    return sig, kernel_codegen(__file__[:-3] + '.ll', {name!r}, _IN, _OUT)",
+        f"    return sig, kernel_codegen(__file__[:-3] + '.ll', {name!r}, _IN, _OUT, LINKED)",
         "",
         "",
         # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.
@@ -271,43 +279,77 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     if len({e.graph for e in flat_out + flat_in}) > 1:
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
     program = from_exprs(flat_out, flat_in)
-    program, report = optimise(program, passes, assume_finite=assume_finite)
     in_labels = [item.name if isinstance(item, Expr) else f"{item[0].name}..." for item in in_items]
-    return _build(program, Layout(in_sizes, out_sizes), single, in_labels, parallel, chunk_size, report)
+    pipeline = None if passes is None else tuple(passes)
+    options = Options(Layout(in_sizes, out_sizes), single, tuple(in_labels), parallel, assume_finite,
+                      pipeline, chunk_size)
+    return _build(program, options)
 
 
-def _build(program, layout, single, in_labels, parallel, chunk_size, report=None) -> Compiled:
+@dataclass(frozen=True)
+class Options:
+    """Everything besides the program that decides what code is generated."""
+
+    layout: Layout
+    single: bool
+    in_labels: tuple[str, ...]
+    parallel: bool
+    assume_finite: bool
+    passes: tuple | None
+    chunk_size: int
+
+    def key(self) -> str:
+        passes = None if self.passes is None else [getattr(p, "__name__", repr(p)) for p in self.passes]
+        return repr((self.layout, self.single, self.in_labels, self.parallel, self.assume_finite,
+                     passes, self.chunk_size))
+
+
+def _build(source: Program, options: Options) -> Compiled:
+    """The compiled function for ``source`` (the program before the passes): the
+    cache is keyed on it, so a cache hit skips the passes too."""
     key = hashlib.sha256(repr((
-        program.key(), layout, single, parallel, chunk_size, tuple(in_labels),
-        __version__, _generator_stamp(), numba.__version__, llvmlite.__version__,
+        source.key(), options.key(), __version__, _generator_stamp(),
+        numba.__version__, llvmlite.__version__,
     )).encode()).hexdigest()[:40]
     with _lock:
         module = _modules.get(key)
         if module is None:
-            module = _modules[key] = _load_module(program, layout, single, in_labels, parallel,
-                                                  chunk_size, key)
-    return Compiled(program, layout, single, in_labels, parallel, chunk_size, report, module)
+            module = _modules[key] = _load_module(source, options, key)
+    return Compiled(source, options, module)
 
 
-def _load_module(program, layout, single, in_labels, parallel, chunk_size, key):
+def _load_module(source: Program, options: Options, key: str):
     name = f"graphad_{key}"
     base = os.path.join(cache_dir(), name)
+    layout = options.layout
     point_sig = tuple(types.float64 if s == 0 else types.Array(types.float64, 1, "C")
                       for s in layout.in_sizes)
+    optimised = None
 
     def generate():
-        _write(base + ".ll", emit(program, layout, name, chunk_size))
+        nonlocal optimised
+        optimised = optimise(source, options.passes, assume_finite=options.assume_finite)
+        program = optimised[0]
+        linked = len(program) <= LINK_NODES
+        _write(base + ".ll", emit(program, layout, name, options.chunk_size))
         nogil = len(program) > NOGIL_NODES
-        _write(base + ".py", _wrapper_source(key, name, layout, parallel, in_labels, single, nogil))
+        _write(base + ".py", _wrapper_source(key, name, layout, options.parallel, options.in_labels,
+                                             options.single, nogil, linked))
+        with open(base + ".pkl.tmp", "wb") as f:
+            pickle.dump(optimised, f)
+        os.replace(base + ".pkl.tmp", base + ".pkl")
 
-    if not (os.path.exists(base + ".py") and os.path.exists(base + ".ll")):
+    if not all(os.path.exists(base + ext) for ext in (".py", ".ll", ".pkl")):
         generate()
     for attempt in range(2):
         try:
             module = _import(base + ".py", name)
+            if not module.LINKED:
+                kernels.load(name, base, fresh=bool(attempt))
             if attempt:
                 _flush(module)
             module.point.compile(point_sig)
+            module.optimised = optimised  # None: read from the .pkl when asked for
             return module
         except Exception:
             if attempt:
@@ -336,29 +378,46 @@ class Compiled:
         # Each compiled function gets its own class whose __call__ is the Numba
         # dispatcher itself: no Python frame between the caller and the kernel.
         module = args[-1]
-        sub = type("Compiled", (cls,), {"__call__": staticmethod(module.point), "__module__": cls.__module__})
+        sub = type("Compiled", (cls,), {"__call__": staticmethod(module.point), "__module__": __name__})
         return object.__new__(sub)
 
-    def __init__(self, program, layout, single, in_labels, parallel, chunk_size, report, module):
-        self.program = program
-        self.layout = layout
-        self.report = report or Report([("input", len(program))])
-        self._single = single
-        self._in_labels = in_labels
-        self._parallel = parallel
-        self._chunk_size = chunk_size
+    def __init__(self, source: Program, options: Options, module) -> None:
+        self.layout = options.layout
+        self._source = source
+        self._options = options
+        self._single = options.single
+        self._in_labels = options.in_labels
         self._module = module
         self._batch_ready = False
         module.point._compile_for_args = self._slow_path
 
     def __reduce__(self):
-        return _build, (self.program, self.layout, self._single, self._in_labels, self._parallel,
-                        self._chunk_size, self.report)
+        return _build, (self._source, self._options)
 
     def __repr__(self) -> str:
         ins = ", ".join(self._in_labels)
-        n_out = len(self.layout.out_sizes)
-        return f"<graphad.Compiled ({ins}) -> {n_out} output(s), {len(self.program)} nodes>"
+        return f"<graphad.Compiled ({ins}) -> {len(self.layout.out_sizes)} output(s)>"
+
+    def _optimised(self) -> tuple[Program, Report]:
+        module = self._module
+        if module.optimised is None:
+            try:
+                with open(module.__file__[:-3] + ".pkl", "rb") as f:
+                    module.optimised = pickle.load(f)
+            except Exception:  # unreadable: the passes are deterministic, run them again
+                module.optimised = optimise(self._source, self._options.passes,
+                                            assume_finite=self._options.assume_finite)
+        return module.optimised
+
+    @property
+    def program(self) -> Program:
+        """The optimised program that was compiled."""
+        return self._optimised()[0]
+
+    @property
+    def report(self) -> Report:
+        """Node counts before and after each pass."""
+        return self._optimised()[1]
 
     @property
     def llvm_ir(self) -> str:

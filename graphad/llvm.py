@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .program import Program
 from .registry import OPS
 
-CHUNK_SIZE = 2000  # instructions per function
+CHUNK_SIZE = 500  # instructions per function: code generation is superlinear in it
 _STACK_SLOTS = 1 << 16  # scratch values kept on the stack; more go to the heap
 _CALL = re.compile(r"call double @([\w.]+)\(([^)]*)\)")
 

@@ -4,14 +4,17 @@ Always applied, because they are exact for every input, nan and inf included:
 ``x*1``, ``x/1``, ``x+0``, ``x-0``, ``0-x``, ``--x``, ``x**1``, ``x**0``,
 multiplication or division by -1 (a negation), ``x**2 -> x*x``,
 ``x**-1 -> 1/x``, ``x + -y -> x - y``, ``x - -y -> x + y``,
-``where(c, a, a) -> a``, and ``x*0 -> 0`` for the chain products (``dmul``) that
-differentiation builds, where 0 times anything is 0 by definition.
+``where(c, a, a) -> a``, and, for the chain products (``dmul``) that
+differentiation builds, where 0 times anything is 0 by definition, ``x*0 -> 0``
+and ``x*c -> `` a plain multiplication when c is a finite nonzero constant.
 
 Applied only with ``assume_finite=True``, because they are wrong for inf and
 nan: ``x*0 -> 0``, ``0/x -> 0`` and ``x - x -> 0`` in your own arithmetic.
 CasADi and PyTensor apply these always; graphad does not by default, so it
 never hides a nan that your function produces.
 """
+
+import math
 
 from ..program import Builder, Program, rebuild
 
@@ -31,6 +34,8 @@ def _simplify(b: Builder, op, args, payload, assume_finite: bool) -> int:
                 return b.add("neg", (x,))
             if _is(b, c, 0.0) and (op == "dmul" or assume_finite):
                 return b.const(0.0)
+            if op == "dmul" and nodes[c][0] == "const" and math.isfinite(nodes[c][2]):
+                return b.add("mul", (x, c))  # a finite nonzero factor: 0 * c is 0 anyway
     elif op == "add":
         x, y = args
         if _is(b, y, 0.0):

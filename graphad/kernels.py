@@ -1,0 +1,81 @@
+"""Big kernels, compiled by graphad itself with llvmlite and cached as object files.
+
+Numba runs its full O3 module pipeline over everything linked into a function,
+and LLVM's O1+ code generation (SelectionDAG, greedy register allocation) costs
+about 20 microseconds per IR line: minutes for a 100,000-node gradient. Big
+kernels instead get a light pipeline (see OPT below), are kept in our own
+MCJIT engine, and are published to Numba's JIT linker under their symbol name
+with ``llvmlite.binding.add_symbol``. The Numba wrapper only declares the
+symbol, so it compiles in constant time, and Numba's cache of it stays valid
+across processes.
+
+The object file is cached next to the IR with a SHA-256 checksum in front:
+a corrupt file is detected and recompiled, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import llvmlite.binding as llvm
+
+PASSES_OPT = 0  # IR passes add nothing measurable after graphad's own passes
+CODEGEN_OPT = 1  # code generation level
+_engines: dict[str, object] = {}  # symbol -> the engine holding its code (kept alive)
+_lock = threading.Lock()
+
+
+def _target_machine(opt: int):
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=opt, codemodel="jitdefault")
+
+
+def compile_object(ir_text: str) -> bytes:
+    """Machine code (an object file) for the IR module ``ir_text``."""
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    tm = _target_machine(CODEGEN_OPT)
+    if PASSES_OPT:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=PASSES_OPT))
+        pb.getModulePassManager().run(module, pb)
+    return tm.emit_object(module)
+
+
+def _read_checked(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    digest, obj = data[:32], data[32:]
+    return obj if obj and hashlib.sha256(obj).digest() == digest else None
+
+
+def load(name: str, base: str, fresh: bool = False) -> None:
+    """Make the kernel ``name`` callable by symbol: from ``base.o`` if it is
+    intact (and ``fresh`` is false), else compiled from ``base.ll``."""
+    with _lock:
+        if name in _engines and not fresh:
+            return
+        obj = None if fresh else _read_checked(base + ".o")
+        if obj is None:
+            with open(base + ".ll") as f:
+                obj = compile_object(f.read())
+            tmp = f"{base}.o.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(hashlib.sha256(obj).digest() + obj)
+            os.replace(tmp, base + ".o")
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        engine.finalize_object()
+        address = engine.get_function_address(name)
+        if not address:
+            raise RuntimeError(f"graphad: the compiled kernel {name} has no entry point")
+        llvm.add_symbol(name, address)
+        _engines[name] = engine
