@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import types
 from numba.core import cgutils
+from numba.core.registry import CPUDispatcher
 
 from . import kernels
 from ._version import __version__
@@ -149,7 +150,7 @@ def _wrapper_source(key: str, name: str, layout: Layout, parallel: bool, in_name
         "import numba",
         "import numpy as np",
         "from numba.extending import intrinsic",
-        "from graphad.compiler import kernel_codegen, kernel_signature",
+        "from graphad.compiler import compiled_function, kernel_codegen, kernel_signature",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
         f"LINKED = {linked}",
@@ -162,7 +163,7 @@ def _wrapper_source(key: str, name: str, layout: Layout, parallel: bool, in_name
         "",
         "",
         # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.
-        f"@numba.njit(cache=True, nogil={nogil})",
+        f"@compiled_function(nogil={nogil})",
         f"def point({', '.join(ins)}):",
     ]
     for g, size in enumerate(layout.in_sizes):
@@ -315,7 +316,7 @@ def _build(source: Program, options: Options) -> Compiled:
         module = _modules.get(key)
         if module is None:
             module = _modules[key] = _load_module(source, options, key)
-    return Compiled(source, options, module)
+    return module.point._bind(source, options, module)
 
 
 def _load_module(source: Program, options: Options, key: str):
@@ -366,22 +367,32 @@ def _flush(module) -> None:
             cache.flush()
 
 
-class Compiled:
+def compiled_function(nogil: bool):
+    """Decorator used by the generated modules: njit(cache=True), as a :class:`Compiled`."""
+
+    def wrap(py_func):
+        fn = Compiled(py_func, locals={}, targetoptions={"nopython": True, "nogil": nogil})
+        fn.enable_caching()
+        return fn
+
+    return wrap
+
+
+class Compiled(CPUDispatcher):
     """A compiled function: call it like ``fn(x, y)``.
+
+    It *is* a Numba dispatcher, so a call with floats goes straight into
+    Numba's C call path, as fast as a hand-written ``@njit`` function. Any
+    other call (ints, arrays, wrong types) finds no exact match there and
+    comes to :meth:`_compile_for_args`, which converts, broadcasts, runs the
+    batch loop or raises a clear error.
 
     Attributes: ``program`` (the optimised Program), ``report`` (node counts
     per pass), ``source`` (a readable listing, one assignment per node),
     ``llvm_ir`` (the IR that was compiled).
     """
 
-    def __new__(cls, *args):
-        # Each compiled function gets its own class whose __call__ is the Numba
-        # dispatcher itself: no Python frame between the caller and the kernel.
-        module = args[-1]
-        sub = type("Compiled", (cls,), {"__call__": staticmethod(module.point), "__module__": __name__})
-        return object.__new__(sub)
-
-    def __init__(self, source: Program, options: Options, module) -> None:
+    def _bind(self, source: Program, options: Options, module) -> Compiled:
         self.layout = options.layout
         self._source = source
         self._options = options
@@ -389,14 +400,20 @@ class Compiled:
         self._in_labels = options.in_labels
         self._module = module
         self._batch_ready = False
-        module.point._compile_for_args = self._slow_path
+        return self
 
     def __reduce__(self):
         return _build, (self._source, self._options)
 
     def __repr__(self) -> str:
-        ins = ", ".join(self._in_labels)
-        return f"<graphad.Compiled ({ins}) -> {len(self.layout.out_sizes)} output(s)>"
+        if not hasattr(self, "_module"):  # Numba names its type after us while we are made
+            return f"graphad.Compiled({self.py_func.__module__})"
+        return f"<graphad.Compiled ({', '.join(self._in_labels)}) -> {len(self.layout.out_sizes)} output(s)>"
+
+    def _compile_for_args(self, *args, **kws):
+        if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
+            return super()._compile_for_args(*args, **kws)
+        return lambda *a: self._slow_call(a)
 
     def _optimised(self) -> tuple[Program, Report]:
         module = self._module
@@ -449,9 +466,6 @@ class Compiled:
 
     # -- everything that is not a call with floats ------------------------------------
 
-    def _slow_path(self, *args, **kwargs):
-        return lambda *a: self._slow_call(a)
-
     def _slow_call(self, args):
         sizes = self.layout.in_sizes
         if len(args) != len(sizes):
@@ -481,13 +495,16 @@ class Compiled:
         except ValueError:
             raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
         if shape == ():
-            point = [float(a) if s == 0 else np.ascontiguousarray(a) for a, s in zip(arrays, sizes)]
-            return self._module.point(*point)
+            # exactly the types compiled for (C-contiguous and writable), so this call
+            # takes the fast path and cannot come back here
+            point = [float(a) if s == 0 else np.require(a, requirements=["C", "W"])
+                     for a, s in zip(arrays, sizes)]
+            return self(*point)
         return self._batch(arrays, shape)
 
     def _batch(self, arrays, shape):
         n = int(np.prod(shape))
-        ins = [np.ascontiguousarray(np.broadcast_to(a, shape + ((s,) if s else ())))
+        ins = [np.require(np.broadcast_to(a, shape + ((s,) if s else ())), requirements=["C", "W"])
                .reshape((n, s) if s else n) for a, s in zip(arrays, self.layout.in_sizes)]
         outs = [np.empty((n, s) if s else (n,)) for s in self.layout.out_sizes]
         if n:

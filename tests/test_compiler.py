@@ -89,6 +89,11 @@ def test_vector_inputs_and_outputs(rng):
     values, grads = fg(points)
     assert values.shape == (5,) and grads.shape == (5, 100)
     np.testing.assert_allclose(grads[3], fg(points[3])[1], rtol=1e-15)
+    readonly = np.broadcast_to(x0, (100,))
+    assert not readonly.flags.writeable
+    np.testing.assert_array_equal(fg(readonly)[1], grad)
+    np.testing.assert_array_equal(fg(x0[::-1].copy()[::-1])[1], grad)  # not contiguous
+    np.testing.assert_array_equal(fg(list(x0))[1], grad)
     with pytest.raises(ValueError, match="length 100"):
         fg(np.ones(99))
     with pytest.raises(ValueError, match="length 100"):

@@ -1,0 +1,271 @@
+"""graphad's speed table: ratios against a hand-written @njit kernel, measured in the same run.
+
+    python benchmarks/run.py            # the full table (a few minutes)
+    python benchmarks/run.py --quick    # smaller sizes, for a smoke test
+
+W1  gradient of exp(x**2) at x = 2, per call from Python, float in, float out
+W2  Rosenbrock in 100 variables: gradient per call (array in, array out), and
+    time(gradient) / time(function)
+W3  value and both partials of exp(-(x**2+y**2))*sin(3x)*cos(2y) + log(1+x**2*y**2)
+    at 1,000,000 points (serial; one row in parallel)
+W4  preparation (grad + passes + compile + first call) of the Rosenbrock-n
+    gradient written as a Python loop over scalars, in a fresh process, cold
+    (empty cache) and from the cache, with the fitted growth exponent, and the
+    time per call at each n
+
+Times are medians over rounds of repeats; only ratios within one run mean
+anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch
+and CasADi rows appear where they are installed. Single-threaded unless a row
+says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import timeit
+
+import numba
+import numpy as np
+
+import graphad as ga
+
+
+def per_call(fn, *args, number=None, rounds=7):
+    """Median seconds per call of fn(*args) over ``rounds`` rounds."""
+    fn(*args)
+    if number is None:
+        t = timeit.timeit(lambda: fn(*args), number=1)
+        number = max(1, int(0.05 / max(t, 1e-9)))
+    return statistics.median(timeit.repeat(lambda: fn(*args), number=number, repeat=rounds)) / number
+
+
+def interleaved(candidates: dict, args, rounds=9):
+    """Median per-call times of several functions, measured in alternation."""
+    times = {k: [] for k in candidates}
+    for f in candidates.values():
+        f(*args)
+    for _ in range(rounds):
+        for k, f in candidates.items():
+            times[k].append(per_call(f, *args, rounds=1))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def peers():
+    found = {}
+    for name in ("jax", "torch", "casadi"):
+        try:
+            found[name] = __import__(name)
+        except Exception:
+            pass
+    return found
+
+
+# -- W1 ------------------------------------------------------------------------------
+
+
+def w1(rows, peer):
+    @numba.njit(cache=False)
+    def hand(x):
+        return 2.0 * x * math.exp(x * x)
+
+    x = ga.symbols("x")
+    g = ga.compile(ga.grad(ga.exp(x**2), x), [x])
+    cands = {"hand @njit": hand, "graphad": g}
+    if "jax" in peer:
+        jax = peer["jax"]
+        jax.config.update("jax_enable_x64", True)
+        jg = jax.jit(jax.grad(lambda x: jax.numpy.exp(x**2)))
+        cands["JAX jit"] = lambda v: float(jg(v))
+    if "torch" in peer:
+        torch = peer["torch"]
+
+        def tg(v):
+            t = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+            torch.exp(t**2).backward()
+            return t.grad.item()
+
+        cands["torch eager"] = tg
+    if "casadi" in peer:
+        ca = peer["casadi"]
+        cx = ca.SX.sym("x")
+        cf = ca.Function("g", [cx], [ca.gradient(ca.exp(cx**2), cx)])
+        cands["CasADi (plain call)"] = lambda v: float(cf(v))
+    times = interleaved(cands, (2.0,))
+    for k, t in times.items():
+        rows.append(("W1 grad exp(x**2), us/call", k, t * 1e6, t / times["hand @njit"]))
+
+
+# -- W2 ------------------------------------------------------------------------------
+
+
+def rosenbrock(xs):
+    return sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(len(xs) - 1))
+
+
+def w2(rows, peer):
+    @numba.njit(cache=False)
+    def hand_grad(x):
+        n = x.shape[0]
+        g = np.zeros(n)
+        for i in range(n - 1):
+            t = x[i + 1] - x[i] * x[i]
+            g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i])
+            g[i + 1] += 200.0 * t
+        return g
+
+    @numba.njit(cache=False)
+    def hand_f(x):
+        s = 0.0
+        for i in range(x.shape[0] - 1):
+            s += 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+        return s
+
+    xs = ga.symbols("x0:100")
+    f = rosenbrock(xs)
+    g = ga.compile([ga.grad(f, xs)], [xs])
+    fv = ga.compile(f, [xs])
+    x0 = np.random.default_rng(0).uniform(-2, 2, 100)
+    assert np.allclose(g(x0)[0], hand_grad(x0))
+    cands = {"hand @njit": hand_grad, "graphad": lambda x: g(x)[0]}
+    if "jax" in peer:
+        jax = peer["jax"]
+        jnp = jax.numpy
+        jg = jax.jit(jax.grad(lambda x: jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)))
+        cands["JAX jit"] = lambda x: np.asarray(jg(x))
+    if "casadi" in peer:
+        ca = peer["casadi"]
+        cx = ca.SX.sym("x", 100)
+        cf = ca.Function("g", [cx], [ca.gradient(
+            ca.sum1(100 * (cx[1:] - cx[:-1] ** 2) ** 2 + (1 - cx[:-1]) ** 2), cx)])
+        cands["CasADi (plain call)"] = lambda x: np.asarray(cf(x)).ravel()
+    times = interleaved(cands, (x0,))
+    for k, t in times.items():
+        rows.append(("W2 Rosenbrock-100 gradient, us/call", k, t * 1e6, t / times["hand @njit"]))
+    ft = interleaved({"hand": hand_f, "graphad": fv}, (x0,))
+    rows.append(("W2 time(gradient) / time(function)", "hand @njit", times["hand @njit"] / ft["hand"], None))
+    rows.append(("W2 time(gradient) / time(function)", "graphad", times["graphad"] / ft["graphad"], None))
+
+
+# -- W3 ------------------------------------------------------------------------------
+
+
+def w3(rows, peer, n_points):
+    @numba.njit(cache=False)
+    def hand(x, y, f, fx, fy):
+        for i in range(x.shape[0]):
+            a, b = x[i], y[i]
+            e = math.exp(-(a * a + b * b))
+            s, c = math.sin(3 * a), math.cos(2 * b)
+            q = a * a * b * b
+            f[i] = e * s * c + math.log(1 + q)
+            fx[i] = e * c * (3 * math.cos(3 * a) - 2 * a * s) + 2 * a * b * b / (1 + q)
+            fy[i] = e * s * (-2 * math.sin(2 * b) - 2 * b * c) + 2 * a * a * b / (1 + q)
+
+    x, y = ga.symbols("x y")
+    f = ga.exp(-(x**2 + y**2)) * ga.sin(3 * x) * ga.cos(2 * y) + ga.log(1 + x**2 * y**2)
+    outs = [f, *ga.grad(f, [x, y])]
+    serial = ga.compile(outs, [x, y])
+    parallel = ga.compile(outs, [x, y], parallel=True)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(-2, 2, n_points), rng.uniform(-2, 2, n_points)
+    bufs = [np.empty(n_points) for _ in range(3)]
+
+    def hand_call(a, b):
+        hand(a, b, *bufs)
+        return bufs
+
+    got = serial(xs, ys)
+    for g_, h_ in zip(got, hand_call(xs, ys)):
+        assert np.allclose(g_, h_, rtol=1e-12, atol=1e-12)
+    cands = {"hand @njit": hand_call, "graphad": serial}
+    if "jax" in peer:
+        jax = peer["jax"]
+        jnp = jax.numpy
+
+        def jf(a, b):
+            return jnp.exp(-(a**2 + b**2)) * jnp.sin(3 * a) * jnp.cos(2 * b) + jnp.log(1 + a**2 * b**2)
+
+        vg = jax.jit(jax.vmap(jax.value_and_grad(jf, argnums=(0, 1))))
+        cands["JAX jit+vmap"] = lambda a, b: jax.block_until_ready(vg(a, b))
+    times = interleaved(cands, (xs, ys), rounds=5)
+    times_par = per_call(parallel, xs, ys, rounds=5)
+    for k, t in times.items():
+        rows.append((f"W3 value+gradient at {n_points:,} points, ms", k, t * 1e3, t / times["hand @njit"]))
+    rows.append((f"W3 value+gradient at {n_points:,} points, ms",
+                 f"graphad parallel ({numba.get_num_threads()} threads)", times_par * 1e3,
+                 times_par / times["hand @njit"]))
+
+
+# -- W4 ------------------------------------------------------------------------------
+
+W4_SCRIPT = textwrap.dedent("""
+    import json, sys, time, timeit
+    import numpy as np
+    import graphad as ga
+    n = int(sys.argv[1])
+    xs = ga.symbols(f"x0:{n}")
+    f = 0
+    for i in range(n - 1):  # the Rosenbrock function as a plain Python loop over scalars
+        f = f + 100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2
+    t0 = time.perf_counter()
+    g = ga.grad(f, xs)
+    fn = ga.compile([g], [xs])
+    x = np.full(n, 0.5)
+    fn(x)
+    prep = time.perf_counter() - t0
+    number = max(1, int(2000 / n))
+    call = min(timeit.repeat(lambda: fn(x), number=number, repeat=5)) / number
+    print(json.dumps({"prep": prep, "call": call, "nodes": len(fn.program)}))
+""")
+
+
+def w4(rows, sizes):
+    results = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, GRAPHAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "numba"))
+        for n in sizes:
+            for phase in ("cold", "cached"):
+                out = subprocess.run([sys.executable, "-c", W4_SCRIPT, str(n)], env=env,
+                                     capture_output=True, text=True, check=True)
+                results[n, phase] = json.loads(out.stdout)
+    for n in sizes:
+        cold, cached = results[n, "cold"], results[n, "cached"]
+        rows.append(("W4 Rosenbrock-n gradient preparation, s", f"n={n} cold ({cold['nodes']} nodes)",
+                     cold["prep"], None))
+        rows.append(("W4 Rosenbrock-n gradient preparation, s", f"n={n} from cache", cached["prep"], None))
+        rows.append(("W4 Rosenbrock-n gradient, us/call", f"n={n}", cold["call"] * 1e6, None))
+    big = [n for n in sizes if n >= 100]
+    if len(big) >= 2:
+        slope = np.polyfit(np.log(big), np.log([results[n, "cold"]["prep"] for n in big]), 1)[0]
+        rows.append(("W4 growth exponent of cold preparation", f"n={big[0]}..{big[-1]}", slope, None))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    args = parser.parse_args(argv)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    peer = peers()
+    rows: list[tuple] = []
+    w1(rows, peer)
+    w2(rows, peer)
+    w3(rows, peer, 100_000 if args.quick else 1_000_000)
+    w4(rows, [10, 100, 1000] if args.quick else [10, 100, 1000, 3000, 10000])
+    print(f"graphad {ga.__version__}, numba {numba.__version__}, numpy {np.__version__}; "
+          f"peers: {', '.join(sorted(peer)) or 'none installed'}")
+    print(f"{'workload':<48}{'system':<34}{'value':>12}{'ratio to hand':>15}")
+    for workload, system, value, ratio in rows:
+        r = "" if ratio is None else f"{ratio:.2f}x"
+        print(f"{workload:<48}{system:<34}{value:>12.4g}{r:>15}")
+
+
+if __name__ == "__main__":
+    main()
