@@ -227,6 +227,25 @@ def _groups(items, what: str, check):
     return flat, tuple(sizes)
 
 
+def _labels(in_items) -> list[str]:
+    """Argument names: a symbol's name, or for a vector the stem of its symbols'
+    names (x0:100 -> x), made unique."""
+    labels = []
+    for item in in_items:
+        if isinstance(item, Expr):
+            labels.append(item.name)
+            continue
+        stem = os.path.commonprefix([s.name for s in item]).rstrip("0123456789") or "v"
+        labels.append(stem)
+    taken = set()
+    for i, label in enumerate(labels):
+        while label in taken:
+            label += "_"
+        labels[i] = label
+        taken.add(label)
+    return labels
+
+
 def _check_symbol(e, where):
     if not (isinstance(e, Expr) and e.is_symbol):
         raise TypeError(f"compile: {where} is {e!r}, not a symbol (or a list of symbols)")
@@ -280,7 +299,7 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     if len({e.graph for e in flat_out + flat_in}) > 1:
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
     program = from_exprs(flat_out, flat_in)
-    in_labels = [item.name if isinstance(item, Expr) else f"{item[0].name}..." for item in in_items]
+    in_labels = _labels(in_items)
     pipeline = None if passes is None else tuple(passes)
     options = Options(Layout(in_sizes, out_sizes), single, tuple(in_labels), parallel, assume_finite,
                       pipeline, chunk_size)
