@@ -131,10 +131,12 @@ def w2(rows, peer):
     xs = ga.symbols("x0:100")
     f = rosenbrock(xs)
     g = ga.compile([ga.grad(f, xs)], [xs])
+    g_finite = ga.compile([ga.grad(f, xs)], [xs], assume_finite=True)
     fv = ga.compile(f, [xs])
     x0 = np.random.default_rng(0).uniform(-2, 2, 100)
     assert np.allclose(g(x0)[0], hand_grad(x0))
-    cands = {"hand @njit": hand_grad, "graphad": lambda x: g(x)[0]}
+    cands = {"hand @njit": hand_grad, "graphad": lambda x: g(x)[0],
+             "graphad assume_finite=True": lambda x: g_finite(x)[0]}
     if "jax" in peer:
         jax = peer["jax"]
         jnp = jax.numpy
@@ -152,6 +154,8 @@ def w2(rows, peer):
     ft = interleaved({"hand": hand_f, "graphad": fv}, (x0,))
     rows.append(("W2 time(gradient) / time(function)", "hand @njit", times["hand @njit"] / ft["hand"], None))
     rows.append(("W2 time(gradient) / time(function)", "graphad", times["graphad"] / ft["graphad"], None))
+    rows.append(("W2 time(gradient) / time(function)", "graphad assume_finite=True",
+                 times["graphad assume_finite=True"] / ft["graphad"], None))
 
 
 # -- W3 ------------------------------------------------------------------------------

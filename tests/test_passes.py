@@ -86,6 +86,8 @@ def test_simplify_never_hides_a_nan_of_the_users_function():
     assert np.isnan(values(kept, {"x": 0.0, "y": 0.0})[2])
     folded = dce.run(simplify.run(p, assume_finite=True))
     assert folded.op_counts() == {"const": 1}  # all three became 0
+    chain = raw(lambda b, x, y: [b.add("dmul", (x, y))])
+    assert simplify.run(chain, assume_finite=True).op_counts() == {"symbol": 2, "mul": 1}
 
 
 def test_dce_drops_what_outputs_do_not_need():

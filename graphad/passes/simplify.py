@@ -9,7 +9,8 @@ differentiation builds, where 0 times anything is 0 by definition, ``x*0 -> 0``
 and ``x*c -> `` a plain multiplication when c is a finite nonzero constant.
 
 Applied only with ``assume_finite=True``, because they are wrong for inf and
-nan: ``x*0 -> 0``, ``0/x -> 0`` and ``x - x -> 0`` in your own arithmetic.
+nan: ``x*0 -> 0``, ``0/x -> 0`` and ``x - x -> 0`` in your own arithmetic, and
+chain products become plain products (no zero test).
 CasADi and PyTensor apply these always; graphad does not by default, so it
 never hides a nan that your function produces.
 """
@@ -26,6 +27,8 @@ def _is(b: Builder, i: int, value: float) -> bool:
 
 def _simplify(b: Builder, op, args, payload, assume_finite: bool) -> int:
     nodes = b.nodes
+    if op == "dmul" and assume_finite:
+        op = "mul"  # with no inf or nan about, 0 * y is 0 anyway
     if op in ("mul", "dmul"):
         for x, c in (args, args[::-1]):
             if _is(b, c, 1.0):
