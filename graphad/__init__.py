@@ -49,6 +49,15 @@ from .registry import OPS, Op
 from .reverse import grad, vjp
 
 
+def __getattr__(name):
+    # The SymPy bridge loads SymPy (a second or so) only when first asked for.
+    if name in ("to_sympy", "from_sympy", "crosscheck"):
+        from . import sympy_bridge
+
+        return getattr(sympy_bridge, name)
+    raise AttributeError(f"module 'graphad' has no attribute {name!r}")
+
+
 def to_networkx(outputs):
     """The DAG that ``outputs`` depend on, as a ``networkx.DiGraph``.
 
@@ -71,8 +80,8 @@ def to_networkx(outputs):
 
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "compile", "cos", "cosh", "current_graph", "derivative", "erf", "evaluate",
-    "exp", "expm1", "grad", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum",
-    "minimum", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "vjp",
-    "where",
+    "atan2", "atanh", "compile", "cos", "cosh", "crosscheck", "current_graph", "derivative", "erf",
+    "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp", "hypot", "jacobian", "jvp",
+    "log", "log1p", "maximum", "minimum", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh",
+    "to_networkx", "to_sympy", "vjp", "where",
 ]

@@ -1,0 +1,147 @@
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy
+
+import graphad as ga
+from graphad.registry import OPS
+
+NAMES = sorted(OPS)
+# Ops whose derivative SymPy proves equal symbolically. acosh is missing on purpose:
+# its partial 1/sqrt(x**2 - 1) and SymPy's 1/(sqrt(x - 1)*sqrt(x + 1)) differ for real
+# x < -1, outside its domain, so SymPy rightly refuses to call the difference zero.
+SMOOTH = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos",
+          "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "atanh", "erf", "dmul"]
+
+
+def build(name):
+    args = ga.symbols(f"a0:{OPS[name].arity}")
+    if name == "where":  # a raw 0/1 condition is not smooth; a comparison is
+        return ga.where(args[0] > 0, args[1], args[2]), list(args)
+    return ga.expr.apply(name, *args), list(args)
+
+
+def points(name, args, rng, n=4):
+    return [dict(zip(args, OPS[name].sample(rng))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_op_round_trips_through_sympy(name, rng):
+    f, args = build(name)
+    back = ga.from_sympy(ga.to_sympy(f))
+    for env in points(name, args, rng):
+        assert ga.evaluate(back, env) == pytest.approx(ga.evaluate(f, env), rel=1e-14, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_op_passes_crosscheck_at_order_2(name, rng):
+    f, args = build(name)
+    report = ga.crosscheck(f, args, order=2, points=points(name, args, rng))
+    assert report.passed, str(report)
+    assert report.points == 4
+    if name in SMOOTH:  # and for smooth ops SymPy proves the difference is zero
+        assert all(report.symbolic.values()), str(report)
+
+
+def test_crosscheck_finds_its_own_points_in_the_domain():
+    x, y = ga.symbols("x y")
+    f = ga.log(x) * ga.acosh(y) + ga.sqrt(x * y)
+    report = ga.crosscheck(f, [x, y], order=2, points=5, domain=(-3, 3))
+    assert report.passed and report.points == 5
+    text = str(report)
+    assert "PASS" in text and "Hessian (forward over reverse)" in text
+
+
+def test_crosscheck_catches_a_wrong_rule():
+    base = OPS["sin"]
+    bad = ga.registry.register(base.__class__(**{**vars(base), "name": "sin_wrong",
+                                                 "partials": (lambda x, out: 1.01 * ga.cos(x),)}))
+    try:
+        x = ga.symbols("x")
+        report = ga.crosscheck(ga.expr.apply(bad.name, x), [x], points=3)
+        assert not report.passed
+        assert "FAIL" in str(report) and report.failures
+        assert report.symbolic["gradient (reverse mode)"] is False
+    finally:
+        del OPS["sin_wrong"]
+
+
+def test_crosscheck_argument_errors():
+    x, y = ga.symbols("x y")
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        ga.crosscheck(x * y, [x], order=3)
+    with pytest.raises(TypeError, match="one expression"):
+        ga.crosscheck([x, y], [x])
+    with pytest.raises(TypeError, match="not a symbol"):
+        ga.crosscheck(x * y, [x * y])
+
+
+def test_no_point_in_the_domain_is_a_failure_not_a_crash():
+    x = ga.symbols("x")
+    report = ga.crosscheck(ga.log(-(x**2) - 1), [x], points=3)
+    assert not report.passed and "no point" in report.failures[0]
+
+
+def test_to_sympy_keeps_names_and_sharing():
+    x, y = ga.symbols("x y")
+    u = ga.sin(x * y)
+    out = ga.to_sympy([u * u, u + 1])
+    sx = sympy.Symbol("x", real=True)
+    assert sx in out[0].free_symbols
+    assert out[0].args[0] is out[1].args[1] or sympy.sin(sx * sympy.Symbol("y", real=True)) in out[1].args
+
+
+def test_from_sympy_shares_subtrees():
+    x, y = sympy.symbols("x y")
+    s = sympy.exp(sympy.sin(x) ** 2)
+    g = ga.from_sympy(s * y + s * x)
+    ops = [d["op"] for _, d in ga.to_networkx([g]).nodes(data=True)]
+    assert ops.count("exp") == 1 and ops.count("sin") == 1  # built once, used twice
+
+
+def test_from_sympy_constants_and_constructs():
+    x, y = sympy.symbols("x y")
+    cases = [
+        (sympy.pi * x + sympy.E, {"x": 1.0}, math.pi + math.e),
+        (sympy.Rational(1, 3) * x, {"x": 3.0}, 1.0),
+        (sympy.sqrt(2) * x, {"x": 1.0}, math.sqrt(2)),
+        (sympy.log(x, 2), {"x": 8.0}, 3.0),
+        (sympy.Max(x, y, 3), {"x": 1.0, "y": 2.0}, 3.0),
+        (sympy.Min(x, y), {"x": 1.0, "y": 2.0}, 1.0),
+        (sympy.Piecewise((x, x > 1), (y, sympy.And(x > 0, y > 0)), (0, True)), {"x": 0.5, "y": 2.0}, 2.0),
+        (sympy.Piecewise((x, sympy.Or(x < 0, y < 0)), (1, True)), {"x": 0.5, "y": -2.0}, 0.5),
+        (sympy.Piecewise((x, sympy.Ne(x, 0)), (7, True)), {"x": 0.0, "y": 0.0}, 7.0),
+        (sympy.Piecewise((x, x > 1)), {"x": 0.5}, math.nan),
+        (1 / sympy.sqrt(x), {"x": 4.0}, 0.5),
+        (sympy.atan2(y, x) + sympy.Abs(x) + sympy.sign(y), {"x": -1.0, "y": 0.0}, math.pi + 1.0),
+    ]
+    for expr, env, want in cases:
+        got = ga.evaluate(ga.from_sympy(expr), env)
+        assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want, rel=1e-14), expr
+
+
+@pytest.mark.parametrize("expr, name", [
+    (sympy.gamma(sympy.Symbol("x")), "gamma"),
+    (sympy.Function("f")(sympy.Symbol("x")), "f"),
+    (sympy.Derivative(sympy.Function("f")(sympy.Symbol("x")), sympy.Symbol("x")), "Derivative"),
+    (sympy.I * sympy.Symbol("x"), "I"),
+])
+def test_from_sympy_names_what_it_cannot_convert(expr, name):
+    with pytest.raises(ValueError, match=name):
+        ga.from_sympy(expr)
+
+
+def test_ad_and_compile_never_import_sympy():
+    code = ("import sys, graphad as ga; x = ga.symbols('x'); f = ga.exp(x**2);"
+            "fn = ga.compile([f, ga.grad(f, x), ga.hessian(f, [x])[0][0]], [x]); fn(2.0);"
+            "ga.evaluate(ga.jvp(f, x, 1.0), {x: 1.0});"
+            "print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_numpy_module_is_fine_with_sympy_numbers():
+    assert np.isclose(ga.evaluate(ga.from_sympy(sympy.Float(0.1) + sympy.Symbol("x")), {"x": 0.2}), 0.3)
