@@ -1,0 +1,123 @@
+"""Property-based tests: random expression DAGs over every op, with shared subexpressions.
+
+At random points inside the domain: forward mode = reverse mode = finite
+differences = SymPy, for first and second derivatives, interpreted and compiled.
+
+The default profile is quick. The long profile runs thousands of cases:
+
+    HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphad as ga
+from graphad.registry import OPS
+from graphad.testing import check_grads
+
+settings.register_profile("default", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+COMPILED_EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 4
+
+KINKED = {"abs", "sign", "maximum", "minimum", "where", "lt", "le", "gt", "ge"}
+
+
+def into_domain(name, args):
+    """Map arbitrary real arguments into the op's domain, away from its edges."""
+    a = args[0]
+    if name in ("log", "sqrt", "acosh"):
+        return (1.5 + a * a,)
+    if name == "log1p":
+        return (a * a,)
+    if name in ("asin", "acos", "atanh"):
+        return (0.9 * ga.tanh(a),)
+    if name in ("exp", "expm1", "sinh", "cosh", "tan"):
+        return (ga.tanh(a),)  # bounded: no overflow, tan away from its poles
+    if name == "div":
+        return (a, 1.5 + args[1] * args[1])
+    if name == "pow":
+        return (1.5 + a * a, 2 * ga.tanh(args[1]))
+    if name in ("atan2", "hypot"):
+        return (a, 1.5 + args[1] * args[1])  # away from the origin
+    return args
+
+
+@st.composite
+def expressions(draw, smooth=False, max_ops=8):
+    """A random DAG: each new node applies an op to earlier nodes (so nodes are shared)."""
+    names = sorted(n for n in OPS if not (smooth and n in KINKED))
+    xs = list(ga.symbols("x0:3"))
+    nodes = list(xs)
+    for _ in range(draw(st.integers(1, max_ops))):
+        name = draw(st.sampled_from(names))
+        args = [nodes[draw(st.integers(0, len(nodes) - 1))] for _ in range(OPS[name].arity)]
+        if name == "where":
+            args[0] = args[0] > args[1]
+        nodes.append(ga.expr.apply(name, *into_domain(name, args)))
+    # the output mixes the last node with a shared earlier one
+    return nodes[-1] + 0.5 * nodes[draw(st.integers(0, len(nodes) - 1))], xs
+
+
+def sample(seed, n=3):
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, n)
+
+
+@given(expressions(smooth=True), st.integers(0, 2**32 - 1))
+def test_smooth_graphs_match_finite_differences_to_second_order(case, seed):
+    f, xs = case
+    check_grads(f, xs, at=sample(seed), order=2, rtol=1e-4, atol=1e-6)
+
+
+@given(expressions(), st.integers(0, 2**32 - 1))
+def test_forward_equals_reverse_for_every_op(case, seed):
+    f, xs = case
+    env = dict(zip(xs, sample(seed)))
+    fwd = ga.evaluate(ga.jacobian([f], xs, mode="forward")[0], env)
+    rev = ga.evaluate(ga.grad(f, xs), env)
+    np.testing.assert_allclose(fwd, rev, rtol=1e-10, atol=1e-12)
+    h = ga.hessian(f, xs)
+    rev_over_fwd = [ga.grad(d, xs) for d in ga.jacobian([f], xs, mode="forward")[0]]
+    np.testing.assert_allclose([ga.evaluate(r, env) for r in h],
+                               [ga.evaluate(r, env) for r in rev_over_fwd], rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=max(5, settings().max_examples // 3))
+@given(expressions(max_ops=5), st.integers(0, 2**32 - 1))
+def test_every_mode_matches_sympy(case, seed):
+    f, xs = case
+    report = ga.crosscheck(f, xs, order=2, points=[dict(zip(xs, sample(seed)))], symbolic_limit=0,
+                           rtol=1e-8, atol=1e-10)
+    assert report.passed, str(report)
+
+
+@settings(max_examples=COMPILED_EXAMPLES)
+@given(expressions(), st.integers(0, 2**32 - 1))
+def test_compiled_matches_the_evaluator(case, seed):
+    f, xs = case
+    outs = [f, ga.grad(f, xs), sum(ga.hessian(f, xs), [])]
+    fn = ga.compile(outs, [xs])
+    point = sample(seed)
+    value, g, h = fn(point)
+    want = ga.evaluate([f, *outs[1], *outs[2]], dict(zip(xs, point)))
+    np.testing.assert_allclose([value, *g, *h], want, rtol=1e-12, atol=1e-13)
+    batch = np.random.default_rng(seed).uniform(-1.5, 1.5, (5, 3))
+    values = fn(batch)[0]
+    np.testing.assert_allclose(values, [fn(p)[0] for p in batch], rtol=1e-15)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory):
+    old = os.environ.get("GRAPHAD_CACHE_DIR")
+    os.environ["GRAPHAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        del os.environ["GRAPHAD_CACHE_DIR"]
+    else:
+        os.environ["GRAPHAD_CACHE_DIR"] = old
