@@ -51,7 +51,7 @@ from .reverse import grad, vjp
 
 def __getattr__(name):
     # The SymPy bridge loads SymPy (a second or so) only when first asked for.
-    if name in ("to_sympy", "from_sympy", "crosscheck"):
+    if name in ("to_sympy", "from_sympy", "crosscheck", "compare_symbolic"):
         from . import sympy_bridge
 
         return getattr(sympy_bridge, name)
@@ -80,8 +80,8 @@ def to_networkx(outputs):
 
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "compile", "cos", "cosh", "crosscheck", "current_graph", "derivative", "erf",
-    "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp", "hypot", "jacobian", "jvp",
-    "log", "log1p", "maximum", "minimum", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh",
-    "to_networkx", "to_sympy", "vjp", "where",
+    "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
+    "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp",
+    "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "sign", "sin", "sinh", "sqrt",
+    "symbols", "tan", "tanh", "to_networkx", "to_sympy", "vjp", "where",
 ]

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphad as ga
@@ -94,6 +94,7 @@ def test_every_mode_matches_sympy(case, seed):
     f, xs = case
     report = ga.crosscheck(f, xs, order=2, points=[dict(zip(xs, sample(seed)))], symbolic_limit=0,
                            rtol=1e-8, atol=1e-10)
+    assume(not report.unchecked)  # SymPy could not differentiate it (e.g. Abs of acos)
     assert report.passed, str(report)
 
 

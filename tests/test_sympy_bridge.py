@@ -69,6 +69,12 @@ def test_crosscheck_catches_a_wrong_rule():
         del OPS["sin_wrong"]
 
 
+def test_symbolic_check_has_a_time_budget():
+    x = ga.symbols("x")
+    report = ga.crosscheck(abs(ga.acos(0.9 * ga.tanh(x))), [x], points=1, symbolic_timeout=0.2)
+    assert report.symbolic["gradient (forward mode)"] is None  # ran out of time: skipped
+
+
 def test_crosscheck_argument_errors():
     x, y = ga.symbols("x y")
     with pytest.raises(ValueError, match="order must be 1 or 2"):
@@ -77,6 +83,14 @@ def test_crosscheck_argument_errors():
         ga.crosscheck([x, y], [x])
     with pytest.raises(TypeError, match="not a symbol"):
         ga.crosscheck(x * y, [x * y])
+
+
+def test_what_sympy_cannot_differentiate_is_reported_not_a_crash():
+    x = ga.symbols("x")
+    report = ga.crosscheck(abs(ga.acos(0.9 * ga.tanh(x))), [x], order=2, points=2, symbolic_limit=0)
+    assert not report.passed and "INCOMPLETE" in str(report)
+    assert "unevaluated" in report.unchecked["Hessian (forward over reverse)"]
+    assert report.max_error["gradient (reverse mode)"] < 1e-12  # what could be checked was
 
 
 def test_no_point_in_the_domain_is_a_failure_not_a_crash():
