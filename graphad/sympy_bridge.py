@@ -268,7 +268,11 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     syms, _ = as_symbol_list(list(wrt) if isinstance(wrt, (list, tuple)) else [wrt], "crosscheck")
     sf = to_sympy(f)
     ssyms = [sp.Symbol(s.name, real=True) for s in syms]
-    free = sorted((s for s in sf.free_symbols), key=lambda s: s.name)
+    # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
+    graph = f.graph
+    names = {graph.payload[v] for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"}
+    names |= {s.name for s in sf.free_symbols} | {s.name for s in syms}
+    free = [sp.Symbol(n, real=True) for n in sorted(names)]
     reference = {"gradient (forward mode)": [sp.diff(sf, s) for s in ssyms]}
     reference["gradient (reverse mode)"] = reference["gradient (forward mode)"]
     ours = {"gradient (forward mode)": jacobian([f], syms, mode="forward")[0],
@@ -291,8 +295,7 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
             report.unchecked[check] = f"SymPy could not evaluate it: {e}"
     ours = {k: v for k, v in ours.items() if k in lambdas}
     value_fn = sp.lambdify(free, sf, modules=_NUMERIC_MODULES)
-    graph = f.graph
-    handles = {n: Expr(graph, graph.symbol_id(n)) for n in all_names}
+    handles = {n: Expr(graph, graph.add("symbol", name=n)) for n in all_names}
     for env in _points(points, all_names, domain, seed, value_fn, lambdas):
         args = [env[n] for n in all_names]
         report.points += 1

@@ -93,6 +93,12 @@ def test_what_sympy_cannot_differentiate_is_reported_not_a_crash():
     assert report.max_error["gradient (reverse mode)"] < 1e-12  # what could be checked was
 
 
+def test_symbols_sympy_simplifies_away_still_get_values():
+    x0, x1 = ga.symbols("x0 x1")
+    report = ga.crosscheck(ga.where(x0 > x0, x0, x1) + 0.5 * x1, [x0, x1], points=2)
+    assert report.passed, str(report)
+
+
 def test_no_point_in_the_domain_is_a_failure_not_a_crash():
     x = ga.symbols("x")
     report = ga.crosscheck(ga.log(-(x**2) - 1), [x], points=3)
@@ -159,3 +165,29 @@ def test_ad_and_compile_never_import_sympy():
 
 def test_numpy_module_is_fine_with_sympy_numbers():
     assert np.isclose(ga.evaluate(ga.from_sympy(sympy.Float(0.1) + sympy.Symbol("x")), {"x": 0.2}), 0.3)
+
+
+def test_compare_symbolic_shows_swell_and_agreement():
+    x0, a = ga.symbols("x0 a")
+    v = x0
+    for _ in range(6):
+        v = v * ga.exp(-v) + a
+    c = ga.compare_symbolic(v, [x0, a])
+    assert c.max_rel_diff < 1e-12
+    assert c.sympy_ops > 20 * c.graphad_nodes  # SymPy's written-out trees swell
+    assert c.sympy_cse_ops < c.sympy_ops
+    assert c.graphad_eval_us > 0 and c.sympy_eval_us > 0
+    text = str(c)
+    assert "SymPy" in text and "graphad" in text and "max relative difference" in text
+
+
+def test_compare_symbolic_times_out_sympy_not_graphad():
+    x0, a = ga.symbols("x0 a")
+    v = x0
+    for _ in range(14):
+        v = v * ga.exp(-v) + a
+    c = ga.compare_symbolic(v, [x0, a], timeout=0.3)
+    assert "did not finish within 0.3 s" in c.sympy_note
+    assert c.sympy_eval_us is None and c.graphad_nodes > 0
+    with pytest.raises(TypeError, match="one expression"):
+        ga.compare_symbolic([v, a], [x0])
