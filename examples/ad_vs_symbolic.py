@@ -100,6 +100,7 @@ def main(argv=None):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib is not installed (pip install 'graphad[examples]'): table only")
         return
@@ -113,6 +114,9 @@ def main(argv=None):
                 ax.plot(*zip(*pts), style, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([n for n, _ in rows])
         ax.set_title(family, fontsize=9)
         ax.set_xlabel("n")
         ax.grid(True, which="both", alpha=0.3)

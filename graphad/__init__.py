@@ -47,6 +47,7 @@ from .ops import (
 )
 from .registry import OPS, Op
 from .reverse import grad, vjp
+from .trace import trace
 
 
 def __getattr__(name):
@@ -83,5 +84,5 @@ __all__ = [
     "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
     "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp",
     "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "sign", "sin", "sinh", "sqrt",
-    "symbols", "tan", "tanh", "to_networkx", "to_sympy", "vjp", "where",
+    "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",
 ]

@@ -1,0 +1,293 @@
+"""Evaluation traces: the textbook tables of forward and reverse mode (Griewank).
+
+``ga.trace(f, at={x: 2.0})`` numbers the inputs v1, v2, ... and every
+intermediate after them in topological order; constants stay inline. Each row
+of a forward trace gives the operation, its primal value, the local derivative
+rule used and the tangent value. A reverse trace gives the primal sweep, then
+the adjoint sweep from the output (adjoint 1) back to the inputs, one row per
+contribution, so fan-out shows as accumulation (v̄1 = v̄1 + ...).
+
+The local rules are the ops' own partial-derivative rules, applied to symbols
+named after the variables, and the values come from graphad's own forward and
+reverse rules: the table shows what the AD does, not a second copy of it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .evaluate import evaluate, node_values
+from .expr import Expr, as_expr_list, constant, format_number, to_str
+from .forward import tangents
+from .graph import Graph
+from .registry import OPS
+
+DOT, BAR = "\u0307", "\u0304"  # combining dot and bar: v̇, v̄
+
+
+def _dot(name: str) -> str:
+    return "v" + DOT + name[1:]  # v2 -> v̇2
+
+
+def _bar(name: str) -> str:
+    return "v" + BAR + name[1:]  # v2 -> v̄2
+
+
+def _width(text: str) -> int:
+    """Display width: combining marks take no room."""
+    return sum(0 if unicodedata.combining(ch) else 1 for ch in text)
+
+
+@dataclass
+class Trace:
+    """A trace table; print it, or use ``markdown()``, ``latex()``, ``rows``."""
+
+    mode: str
+    columns: list[str]
+    rows: list[dict] = field(default_factory=list)
+
+    def _cells(self, row: dict) -> list[str]:
+        return [_cell(row.get(c)) for c in self.columns]
+
+    def __str__(self) -> str:
+        table = [self.columns] + [self._cells(r) for r in self.rows]
+        widths = [max(_width(line[i]) for line in table) for i in range(len(self.columns))]
+        out = []
+        for k, line in enumerate(table):
+            out.append("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(line, widths)).rstrip())
+            if k == 0:
+                out.append("  ".join("-" * w for w in widths))
+        return "\n".join(out)
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in self._cells(r)) + " |" for r in self.rows]
+        return "\n".join(lines)
+
+    def latex(self) -> str:
+        head = " & ".join(_latex_text(c) for c in self.columns)
+        body = [" & ".join(_latex_cell(c, r.get(c)) for c in self.columns) + r" \\" for r in self.rows]
+        return "\n".join([r"\begin{tabular}{" + "l" * len(self.columns) + "}", r"\hline",
+                          head + r" \\", r"\hline", *body, r"\hline", r"\end{tabular}"])
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in self._cells(r)) + "</tr>"
+                       for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _latex_text(text: str) -> str:
+    return text.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+
+
+def _latex_cell(column: str, value) -> str:
+    if isinstance(value, float):
+        return f"${value:.6g}$"
+    if value is None:
+        return ""
+    text = str(value)
+    if column not in ("operation", "local derivative", "variable"):
+        return _latex_text(text)
+    text = re.sub("v" + BAR + r"(\d+)", r"\\bar{v}_{\1}", text)
+    text = re.sub("v" + DOT + r"(\d+)", r"\\dot{v}_{\1}", text)
+    text = re.sub(r"\bv(\d+)", r"v_{\1}", text)
+    text = text.replace("**", "^").replace("*", r" \cdot ")
+    return f"${text}$"
+
+
+class _Namer:
+    """Variable names v1, v2, ... and the ops' rules written with them."""
+
+    def __init__(self, graph: Graph, order: list[int], inputs: list[int]):
+        self.graph = graph
+        self.name: dict[int, str] = {}
+        for v in inputs + [v for v in order if v not in inputs and graph.ops[v] != "const"]:
+            self.name[v] = f"v{len(self.name) + 1}"
+        self.scratch = Graph()  # the rules are rebuilt here on symbols named v1, v2, ...
+
+    def ref(self, v: int) -> Expr:
+        if self.graph.ops[v] == "const":
+            return constant(self.graph.payload[v], self.scratch)
+        return Expr(self.scratch, self.scratch.add("symbol", name=self.name[v]))
+
+    def text(self, v: int) -> str:
+        """The operation of node v, written with variable names."""
+        op = OPS[self.graph.ops[v]]
+        with self.scratch:
+            e = op_expr(op.name, [self.ref(a) for a in self.graph.args[v]])
+        return to_str(e)
+
+    def partial(self, v: int, i: int) -> str | None:
+        """The local partial d v / d arg_i, written with variable names."""
+        op = OPS[self.graph.ops[v]]
+        rule = op.partials[i]
+        if rule is None:
+            return None
+        with self.scratch:
+            e = rule(*[self.ref(a) for a in self.graph.args[v]], self.ref(v))
+        return to_str(e) if isinstance(e, Expr) else format_number(float(e))
+
+
+def _times(partial: str, flow: str) -> str:
+    """partial * flow, written as a textbook would: no 1 *, no -1 *."""
+    if partial == "1":
+        return flow
+    if partial == "-1":
+        return "-" + flow
+    if any(op in partial for op in (" + ", " - ", "<", ">")):
+        partial = f"({partial})"
+    return f"{partial} * {flow}"
+
+
+def op_expr(name, args):
+    from .expr import apply
+
+    return apply(name, *args)
+
+
+def _value(x) -> float:
+    return float(np.asarray(x))
+
+
+def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) -> Trace:
+    """The evaluation trace of ``outputs`` at the point ``at``, as a table.
+
+    ``mode="forward"``: one row per variable with its primal value, the local
+    derivative rule used and its tangent, for the input tangents ``seed``
+    ({symbol: value}; for one input the default is 1). ``mode="reverse"``: the
+    primal sweep, then one row per adjoint contribution from the outputs back
+    to the inputs, for the output weights ``seed`` ({output: weight}; for one
+    output the default is 1).
+
+    >>> import graphad as ga
+    >>> x = ga.symbols("x")
+    >>> print(ga.trace(ga.exp(x**2), at={x: 2.0}, mode="forward"))
+    step  variable     operation  value    local derivative  tangent
+    ----  -----------  ---------  -------  ----------------  -------
+    1     v1           x          2                          1
+    2     v2           v1**2      4        v̇2 = 2*v1 * v̇1    4
+    3     v3 (output)  exp(v2)    54.5982  v̇3 = v3 * v̇2      218.393
+    """
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"trace: mode must be 'forward' or 'reverse', not {mode!r}")
+    outs, _ = as_expr_list(outputs, "trace")
+    graph = outs[0].graph
+    order = graph.ancestors(e.id for e in outs)
+    values = node_values(graph, [e.id for e in outs], at)
+    if any(np.ndim(values[v]) for v in order):
+        raise ValueError("trace: give a single point (numbers, not arrays)")
+    inputs = [v for v in order if graph.ops[v] == "symbol"]
+    namer = _Namer(graph, order, inputs)
+    if mode == "forward":
+        return _forward(graph, order, inputs, outs, values, namer, seed)
+    return _reverse(graph, order, inputs, outs, values, namer, seed, at)
+
+
+def _primal_rows(graph, order, values, namer, outs):
+    rows = []
+    out_ids = {e.id for e in outs}
+    for v in order:
+        if graph.ops[v] == "const":
+            continue
+        name = namer.name[v]
+        op = graph.payload[v] if graph.ops[v] == "symbol" else namer.text(v)
+        row = {"step": len(rows) + 1, "variable": name + (" (output)" if v in out_ids else ""),
+               "operation": op, "value": _value(values[v])}
+        rows.append(row)
+    return rows
+
+
+def _forward(graph, order, inputs, outs, values, namer, seed):
+    if seed is None:
+        if len(inputs) != 1:
+            raise ValueError("trace: several inputs: give the tangents as seed={symbol: value}")
+        seed = {Expr(graph, inputs[0]): 1.0}
+    seeds = {}
+    for k, t in seed.items():
+        if not (isinstance(k, Expr) and k.is_symbol):
+            raise TypeError(f"trace: seed key {k!r} is not a symbol")
+        seeds[k.id] = constant(float(t), graph)
+    nodes = [Expr(graph, v) for v in order if graph.ops[v] != "const"]
+    tangent_exprs = tangents(nodes, seeds)
+    env = {Expr(graph, v): _value(values[v]) for v in inputs}
+    tangent_values = evaluate(tangent_exprs, env)
+    rows = _primal_rows(graph, order, values, namer, outs)
+    for row, e, t in zip(rows, nodes, tangent_values):
+        v = e.id
+        row["tangent"] = t
+        if graph.ops[v] == "symbol":
+            continue
+        terms = []
+        for i, a in enumerate(graph.args[v]):
+            if graph.ops[a] == "const":
+                continue
+            p = namer.partial(v, i)
+            if p is not None:
+                terms.append(_times(p, _dot(namer.name[a])))
+        rule = " + ".join(terms).replace("+ -", "- ") if terms else "0"
+        if OPS[graph.ops[v]].jvp is not None:  # a selection: where, maximum, minimum
+            rule = f"select({rule})"
+        row["local derivative"] = f"{_dot(namer.name[v])} = {rule}"
+    return Trace("forward", ["step", "variable", "operation", "value", "local derivative", "tangent"], rows)
+
+
+def _reverse(graph, order, inputs, outs, values, namer, seed, at):
+    if seed is None:
+        if len(outs) != 1:
+            raise ValueError("trace: several outputs: give their weights as seed={output: weight}")
+        seed = {outs[0]: 1.0}
+    rows = _primal_rows(graph, order, values, namer, outs)
+    for r in rows:
+        r["sweep"] = "primal"
+    adjoint: dict[int, float] = {}
+    active = set(inputs)
+    for v in order:
+        if any(a in active for a in graph.args[v]):
+            active.add(v)
+    for e, w in seed.items():
+        e = e if isinstance(e, Expr) else None
+        if e is None or e.id not in namer.name:
+            raise TypeError("trace: seed keys must be the outputs being traced")
+        adjoint[e.id] = adjoint.get(e.id, 0.0) + float(w)
+        name = _bar(namer.name[e.id])
+        rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": name,
+                     "operation": f"{name} = {w:g}", "adjoint": adjoint[e.id]})
+    env = {Expr(graph, v): _value(values[v]) for v in inputs}
+    for v in reversed(order):
+        if v not in adjoint or not graph.args[v] or v not in active:
+            continue
+        args = tuple(Expr(graph, a) for a in graph.args[v])
+        needed = tuple(a in active for a in graph.args[v])
+        parts = OPS[graph.ops[v]].adjoint(args, Expr(graph, v), constant(adjoint[v], graph), needed)
+        for i, (a, part) in enumerate(zip(graph.args[v], parts)):
+            if part is None:
+                continue
+            contribution = evaluate(part, env)
+            p = namer.partial(v, i)
+            flow = _bar(namer.name[v])
+            local = _times(p, flow) if p is not None else f"select({flow})"
+            first = a not in adjoint
+            adjoint[a] = contribution if first else adjoint[a] + contribution
+            target = _bar(namer.name[a])
+            rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": target,
+                         "operation": f"{target} = {'' if first else target + ' + '}{local}",
+                         "local derivative": p, "adjoint": adjoint[a]})
+    return Trace("reverse", ["step", "sweep", "variable", "operation", "value", "local derivative",
+                             "adjoint"], rows)
