@@ -45,6 +45,7 @@ from .ops import (
     tanh,
     where,
 )
+from .pictures import picture, picture_passes
 from .registry import OPS, Op
 from .reverse import grad, vjp
 from .trace import trace
@@ -83,6 +84,7 @@ __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
     "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
     "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp",
-    "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "sign", "sin", "sinh", "sqrt",
-    "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",
+    "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "picture", "picture_passes",
+    "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace",
+    "vjp", "where",
 ]

@@ -166,7 +166,7 @@ def constant(value, graph: Graph | None = None) -> Expr:
                 f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
                 "only real numbers and graphad expressions"
             )
-    g = graph or current_graph()
+    g = current_graph() if graph is None else graph
     return Expr(g, g.add("const", value=float(value)))
 
 

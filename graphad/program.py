@@ -40,7 +40,7 @@ class Program:
 
     def to_exprs(self, graph: Graph | None = None) -> list[Expr]:
         """The outputs as expressions, rebuilt in ``graph`` (the current one by default)."""
-        graph = graph or current_graph()
+        graph = current_graph() if graph is None else graph
         ids = graph.load(list(self.nodes))
         return [Expr(graph, ids[o]) for o in self.outputs]
 

@@ -124,3 +124,16 @@ def test_building_from_many_threads_keeps_nodes_unique(fresh_graph):
         t.join()
     assert all(r == results[0] for r in results)
     assert len(fresh_graph) == 1 + 3 * 200  # x, then a constant, an add and a sin per k
+
+
+def test_an_empty_graph_is_still_the_graph_asked_for():
+    with ga.Graph():
+        x = ga.symbols("x")
+        program_exprs = None
+        from graphad.program import from_exprs
+
+        program = from_exprs([ga.sin(x)], [x])
+    empty = ga.Graph()  # len(empty) == 0: it must not be taken for "no graph"
+    program_exprs = program.to_exprs(empty)
+    assert program_exprs[0].graph is empty
+    assert ga.expr.constant(2.0, empty).graph is empty
