@@ -2,8 +2,9 @@
 
 For families of growing size, the gradient is obtained two ways: SymPy
 (diff, then cse, then lambdify) and graphad (grad, passes, compile). The
-script prints a table and writes it, with a log-scale plot of the sizes, to
-docs/img/ (or --out). SymPy gets a time budget per case; where it runs out,
+script prints a table and writes it (ad_vs_symbolic_table.md), with a log-scale
+plot of the sizes (ad_vs_symbolic.png), to docs/img/ (or --out); the docs page
+docs/ad_vs_symbolic.md shows both. SymPy gets a time budget per case; where it runs out,
 the table says so.
 
     python examples/ad_vs_symbolic.py            # the full table (several minutes)
@@ -93,7 +94,7 @@ def main(argv=None):
             lines.append(row)
             print(row, flush=True)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "ad_vs_symbolic.md"), "w") as f:
+    with open(os.path.join(args.out, "ad_vs_symbolic_table.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     try:
         import matplotlib
@@ -125,7 +126,7 @@ def main(argv=None):
     fig.tight_layout()
     path = os.path.join(args.out, "ad_vs_symbolic.png")
     fig.savefig(path, dpi=110)
-    print(f"wrote {path} and {os.path.join(args.out, 'ad_vs_symbolic.md')}")
+    print(f"wrote {path} and {os.path.join(args.out, 'ad_vs_symbolic_table.md')}")
 
 
 if __name__ == "__main__":

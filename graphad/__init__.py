@@ -4,11 +4,12 @@ Expressions build one explicit DAG (held in networkx); forward mode builds
 tangent graphs and reverse mode adjoint graphs in the same DAG, so derivatives
 are ordinary expressions that can be evaluated and differentiated again.
 
->>> import graphad as ga
->>> x = ga.symbols("x")
->>> f = ga.exp(x**2)
->>> ga.evaluate(ga.grad(f, x), {x: 2.0})  # 4*exp(4)
-218.39260013257694
+Examples:
+    >>> import graphad as ga
+    >>> x = ga.symbols("x")
+    >>> f = ga.exp(x**2)
+    >>> ga.evaluate(ga.grad(f, x), {x: 2.0})  # 4*exp(4)
+    218.39260013257694
 """
 
 from ._version import __version__
@@ -68,11 +69,12 @@ def to_networkx(outputs):
     ``name`` (symbols); edges run from argument to user with ``pos``, the
     argument positions. ``G.graph["outputs"]`` lists the output ids.
 
-    >>> import graphad as ga
-    >>> x = ga.symbols("x")
-    >>> G = ga.to_networkx([ga.exp(x**2)])
-    >>> [G.nodes[v]["op"] for v in G]
-    ['symbol', 'const', 'pow', 'exp']
+    Examples:
+        >>> import graphad as ga
+        >>> x = ga.symbols("x")
+        >>> G = ga.to_networkx([ga.exp(x**2)])
+        >>> [G.nodes[v]["op"] for v in G]
+        ['symbol', 'const', 'pow', 'exp']
     """
     from .expr import as_expr_list
 

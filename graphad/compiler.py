@@ -276,15 +276,16 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     and ``x-x`` in your own arithmetic (see docs/compiler.md); ``passes``
     replaces the default pass pipeline (``[]`` for none).
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> f = ga.exp(x**2) * ga.sin(y)
-    >>> fg = ga.compile([f, ga.grad(f, [x, y])], [x, y])
-    >>> value, gradient = fg(0.5, 1.0)
-    >>> round(value, 6), gradient.round(6).tolist()
-    (1.08047, [1.08047, 0.693762])
-    >>> fg([0.5, 1.0], 1.0)[0].round(6).tolist()  # two points at once
-    [1.08047, 2.287355]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> f = ga.exp(x**2) * ga.sin(y)
+        >>> fg = ga.compile([f, ga.grad(f, [x, y])], [x, y])
+        >>> value, gradient = fg(0.5, 1.0)
+        >>> round(value, 6), gradient.round(6).tolist()
+        (1.08047, [1.08047, 0.693762])
+        >>> fg([0.5, 1.0], 1.0)[0].round(6).tolist()  # two points at once
+        [1.08047, 2.287355]
     """
     single = not isinstance(outputs, (list, tuple))
     in_items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

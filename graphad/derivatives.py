@@ -22,13 +22,14 @@ def derivative(f, x, mode: str = "reverse", n: int = 1) -> Expr:
     Each order is one sweep of the chosen mode (``"forward"`` or
     ``"reverse"``) over the graph of the previous one.
 
-    >>> import graphad as ga
-    >>> x = ga.symbols("x")
-    >>> f = ga.exp(x**2)
-    >>> ga.evaluate(ga.derivative(f, x, mode="forward"), {x: 2.0})
-    218.39260013257694
-    >>> ga.derivative(x**3, x, n=2)
-    3*(2*x)
+    Examples:
+        >>> import graphad as ga
+        >>> x = ga.symbols("x")
+        >>> f = ga.exp(x**2)
+        >>> ga.evaluate(ga.derivative(f, x, mode="forward"), {x: 2.0})
+        218.39260013257694
+        >>> ga.derivative(x**3, x, n=2)
+        3*(2*x)
     """
     _check_mode(mode, MODES, "derivative")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
@@ -47,10 +48,11 @@ def jacobian(outputs, inputs, mode: str = "auto") -> list[list[Expr]]:
     adjoint sweep per output; ``"auto"`` picks forward when there are fewer
     inputs than outputs, else reverse, which is the cheaper of the two.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.jacobian([x * y, x + y, ga.sin(x)], [x, y])
-    [[y, x], [1, 1], [cos(x), 0]]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.jacobian([x * y, x + y, ga.sin(x)], [x, y])
+        [[y, x], [1, 1], [cos(x), 0]]
     """
     _check_mode(mode, ("auto",) + MODES, "jacobian")
     outs, _ = as_expr_list(outputs if isinstance(outputs, (list, tuple)) else [outputs], "jacobian")
@@ -74,10 +76,11 @@ def hessian(f, wrt) -> list[list[Expr]]:
     the entries on and below the diagonal are built; the rest are the same
     expressions.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.hessian(x**2 * y, [x, y])
-    [[y*2, 2*x], [2*x, 0]]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.hessian(x**2 * y, [x, y])
+        [[y*2, 2*x], [2*x, 0]]
     """
     (f,), single = as_expr_list(f, "hessian")
     if not single:
@@ -101,10 +104,11 @@ def hvp(f, wrt, v) -> list[Expr]:
     One reverse sweep gives the gradient, one tangent sweep of it along ``v``
     gives H v (forward over reverse).
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.hvp(x**2 * y, [x, y], [1.0, 0.0])
-    [y*2, 2*x]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.hvp(x**2 * y, [x, y], [1.0, 0.0])
+        [y*2, 2*x]
     """
     syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "hvp")
     return jvp(grad(f, syms), syms, v)

@@ -91,15 +91,16 @@ def evaluate(outputs, env: dict):
     result, a list gives a list. A scalar point gives Python floats; arrays
     give arrays of the broadcast shape (constant outputs included).
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> f = ga.exp(x**2) * ga.sin(y) + 3
-    >>> round(ga.evaluate(f, {x: 2.0, y: 1.0}), 6)
-    48.942759
-    >>> ga.evaluate([x + y, x * y], {x: [1.0, 2.0], y: 3.0})
-    [array([4., 5.]), array([3., 6.])]
-    >>> ga.evaluate(ga.log(x), {"x": -1.0})
-    nan
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> f = ga.exp(x**2) * ga.sin(y) + 3
+        >>> round(ga.evaluate(f, {x: 2.0, y: 1.0}), 6)
+        48.942759
+        >>> ga.evaluate([x + y, x * y], {x: [1.0, 2.0], y: 3.0})
+        [array([4., 5.]), array([3., 6.])]
+        >>> ga.evaluate(ga.log(x), {"x": -1.0})
+        nan
     """
     exprs, single = as_expr_list(outputs, "evaluate")
     graph = exprs[0].graph

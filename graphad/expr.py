@@ -20,15 +20,16 @@ class Expr:
     identity and handles can be dictionary keys. Comparisons ``< <= > >=``
     build 0/1-valued nodes for :func:`graphad.where`.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> f = ga.exp(x**2) * ga.sin(y) + 3
-    >>> f
-    exp(x**2)*sin(y) + 3
-    >>> f.op, f.args[1]
-    ('add', 3)
-    >>> x * y == x * y
-    True
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> f = ga.exp(x**2) * ga.sin(y) + 3
+        >>> f
+        exp(x**2)*sin(y) + 3
+        >>> f.op, f.args[1]
+        ('add', 3)
+        >>> x * y == x * y
+        True
     """
 
     __slots__ = ("graph", "id")
@@ -232,13 +233,14 @@ def symbols(names: str, *, seq: bool = False):
     symbol; several names, or a range, give a tuple (``seq=True`` always gives
     a tuple). The same name always gives the same symbol.
 
-    >>> import graphad as ga
-    >>> ga.symbols("x")
-    x
-    >>> ga.symbols("x, y")
-    (x, y)
-    >>> len(ga.symbols("x0:100")), ga.symbols("x0:100")[-1]
-    (100, x99)
+    Examples:
+        >>> import graphad as ga
+        >>> ga.symbols("x")
+        x
+        >>> ga.symbols("x, y")
+        (x, y)
+        >>> len(ga.symbols("x0:100")), ga.symbols("x0:100")[-1]
+        (100, x99)
     """
     if not isinstance(names, str):
         raise TypeError(f"symbols: names must be a string, got {type(names).__name__}")

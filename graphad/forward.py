@@ -36,10 +36,11 @@ def jvp(outputs, wrt, tangents_in):
     ``wrt``. Returns one expression per output (a single one for a single
     output): the Jacobian-vector product J v, built in one forward sweep.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.jvp([x * y, x + y], [x, y], [1.0, 0.0])
-    [y, 1]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.jvp([x * y, x + y], [x, y], [1.0, 0.0])
+        [y, 1]
     """
     exprs, single = as_expr_list(outputs, "jvp")
     syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "jvp")

@@ -40,12 +40,13 @@ class Graph:
     default one; ``with Graph():`` scopes a fresh graph (its nodes are freed
     with it), which is useful for long sessions and for tests.
 
-    >>> import graphad as ga
-    >>> with ga.Graph() as g:
-    ...     x = ga.symbols("x")
-    ...     f = ga.sin(x) + ga.sin(x)
-    >>> f.graph is g, len(g)
-    (True, 3)
+    Examples:
+        >>> import graphad as ga
+        >>> with ga.Graph() as g:
+        ...     x = ga.symbols("x")
+        ...     f = ga.sin(x) + ga.sin(x)
+        >>> f.graph is g, len(g)
+        (True, 3)
     """
 
     def __init__(self) -> None:

@@ -64,13 +64,14 @@ def parse(text: str, names: dict[str, Expr] | None = None) -> Expr:
 
     Bare names become symbols (taken from ``names`` when given there).
 
-    >>> from graphad.parse import parse
-    >>> parse("exp(x**2) * sin(y) + 3")
-    exp(x**2)*sin(y) + 3
-    >>> parse("__import__('os')")
-    Traceback (most recent call last):
-    ...
-    graphad.parse.ParseError: names beginning with an underscore are not allowed: __import__
+    Examples:
+        >>> from graphad.parse import parse
+        >>> parse("exp(x**2) * sin(y) + 3")
+        exp(x**2)*sin(y) + 3
+        >>> parse("__import__('os')")
+        Traceback (most recent call last):
+        ...
+        graphad.parse.ParseError: names beginning with an underscore are not allowed: __import__
     """
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}")

@@ -175,11 +175,12 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
     Primal, tangent and adjoint nodes get distinct colours, inputs are boxes,
     outputs have a double border, and with ``at`` every node shows its value.
 
-    >>> import graphad as ga
-    >>> x = ga.symbols("x")
-    >>> pic = ga.picture(ga.exp(x**2), [x], parts=("primal", "adjoint"), at={x: 2.0})
-    >>> pic.dot.count("->") > 3, "#f4cccc" in pic.dot
-    (True, True)
+    Examples:
+        >>> import graphad as ga
+        >>> x = ga.symbols("x")
+        >>> pic = ga.picture(ga.exp(x**2), [x], parts=("primal", "adjoint"), at={x: 2.0})
+        >>> pic.dot.count("->") > 3, "#f4cccc" in pic.dot
+        (True, True)
     """
     outs, _ = as_expr_list(outputs, "picture")
     unknown = set(parts) - set(COLOURS)

@@ -45,10 +45,11 @@ def vjp(outputs, wrt, cotangents):
     Returns one expression per symbol of ``wrt`` (a single one for a single
     symbol), all from one reverse sweep.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.vjp([x * y, x + y], [x, y], [1.0, 0.5])
-    [0.5 + y, 0.5 + x]
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.vjp([x * y, x + y], [x, y], [1.0, 0.5])
+        [0.5 + y, 0.5 + x]
     """
     exprs, _ = as_expr_list(outputs, "vjp")
     syms, single = as_symbol_list(wrt, "vjp")
@@ -63,12 +64,13 @@ def grad(f, wrt):
     A list (or tuple) of symbols gives a list of derivative expressions; one
     symbol gives one expression.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.grad(x**2 * y, [x, y])
-    [y*(2*x), x**2]
-    >>> ga.evaluate(ga.grad(ga.exp(x**2), x), {x: 2.0})
-    218.39260013257694
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.grad(x**2 * y, [x, y])
+        [y*(2*x), x**2]
+        >>> ga.evaluate(ga.grad(ga.exp(x**2), x), {x: 2.0})
+        218.39260013257694
     """
     exprs, single = as_expr_list(f, "grad")
     if not single:

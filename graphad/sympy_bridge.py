@@ -36,10 +36,11 @@ def to_sympy(exprs):
     Symbols become real SymPy symbols of the same names; shared nodes become
     the same SymPy objects.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> ga.to_sympy(ga.exp(x**2) * ga.sin(y) + 3)
-    exp(x**2)*sin(y) + 3
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> ga.to_sympy(ga.exp(x**2) * ga.sin(y) + 3)
+        exp(x**2)*sin(y) + 3
     """
     items, single = as_expr_list(exprs, "to_sympy")
     graph = items[0].graph
@@ -167,11 +168,12 @@ def from_sympy(exprs):
     for (``gamma``, an undefined function, a derivative, ...) raises a
     ValueError naming it.
 
-    >>> import graphad as ga
-    >>> import sympy
-    >>> x = sympy.Symbol("x")
-    >>> ga.from_sympy(sympy.exp(x**2) / (1 + x))
-    exp(x**2)/(x + 1)
+    Examples:
+        >>> import graphad as ga
+        >>> import sympy
+        >>> x = sympy.Symbol("x")
+        >>> ga.from_sympy(sympy.exp(x**2) / (1 + x))
+        1/(1 + x)*exp(x**2)
     """
     single = not isinstance(exprs, (list, tuple))
     roots = [sp.sympify(e) for e in ([exprs] if single else exprs)]
@@ -250,11 +252,12 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     ``symbolic_limit`` operations, giving SymPy's simplify ``symbolic_timeout``
     seconds per check. Returns a :class:`CrosscheckReport`.
 
-    >>> import graphad as ga
-    >>> x, y = ga.symbols("x y")
-    >>> report = ga.crosscheck(ga.exp(x**2) * ga.sin(y), [x, y], order=2)
-    >>> report.passed
-    True
+    Examples:
+        >>> import graphad as ga
+        >>> x, y = ga.symbols("x y")
+        >>> report = ga.crosscheck(ga.exp(x**2) * ga.sin(y), [x, y], order=2)
+        >>> report.passed
+        True
     """
     from .derivatives import hessian, jacobian
     from .reverse import grad
@@ -427,11 +430,12 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
     a random point in (0.5, 1.5)). SymPy's side stops after ``timeout``
     seconds, and then is reported missing, with the reason.
 
-    >>> import graphad as ga
-    >>> xs = ga.symbols("x0:6")
-    >>> c = ga.compare_symbolic(xs[0] * xs[1] * xs[2] * xs[3] * xs[4] * xs[5], list(xs))
-    >>> c.sympy_ops, c.max_rel_diff < 1e-14
-    (30, True)
+    Examples:
+        >>> import graphad as ga
+        >>> xs = ga.symbols("x0:6")
+        >>> c = ga.compare_symbolic(xs[0] * xs[1] * xs[2] * xs[3] * xs[4] * xs[5], list(xs))
+        >>> c.sympy_ops, c.max_rel_diff < 1e-14
+        (24, True)
     """
     import time
     import timeit

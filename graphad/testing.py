@@ -45,10 +45,11 @@ def check_grads(f, wrt, at, *, order: int = 2, eps: float = 1e-5, rtol: float = 
     ``at`` a dict {symbol: value} or a sequence of values in ``wrt``'s order.
     Choose a point inside the domain and away from kinks (``abs`` at 0).
 
-    >>> import graphad as ga
-    >>> from graphad.testing import check_grads
-    >>> x, y = ga.symbols("x y")
-    >>> check_grads(ga.exp(x**2) * ga.sin(y), [x, y], at={x: 0.5, y: 1.0})
+    Examples:
+        >>> import graphad as ga
+        >>> from graphad.testing import check_grads
+        >>> x, y = ga.symbols("x y")
+        >>> check_grads(ga.exp(x**2) * ga.sin(y), [x, y], at={x: 0.5, y: 1.0})
     """
     outs, _ = as_expr_list(f, "check_grads")
     syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "check_grads")

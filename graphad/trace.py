@@ -176,14 +176,15 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     to the inputs, for the output weights ``seed`` ({output: weight}; for one
     output the default is 1).
 
-    >>> import graphad as ga
-    >>> x = ga.symbols("x")
-    >>> print(ga.trace(ga.exp(x**2), at={x: 2.0}, mode="forward"))
-    step  variable     operation  value    local derivative  tangent
-    ----  -----------  ---------  -------  ----------------  -------
-    1     v1           x          2                          1
-    2     v2           v1**2      4        v̇2 = 2*v1 * v̇1    4
-    3     v3 (output)  exp(v2)    54.5982  v̇3 = v3 * v̇2      218.393
+    Examples:
+        >>> import graphad as ga
+        >>> x = ga.symbols("x")
+        >>> print(ga.trace(ga.exp(x**2), at={x: 2.0}, mode="forward"))
+        step  variable     operation  value    local derivative  tangent
+        ----  -----------  ---------  -------  ----------------  -------
+        1     v1           x          2                          1
+        2     v2           v1**2      4        v̇2 = 2*v1 * v̇1    4
+        3     v3 (output)  exp(v2)    54.5982  v̇3 = v3 * v̇2      218.393
     """
     if mode not in ("forward", "reverse"):
         raise ValueError(f"trace: mode must be 'forward' or 'reverse', not {mode!r}")

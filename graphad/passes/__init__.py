@@ -1,19 +1,20 @@
 """The pass pipeline: each pass is a pure function ``Program -> Program`` in its own module.
 
->>> import graphad as ga
->>> from graphad.program import from_exprs
->>> from graphad.passes import optimise
->>> x, y = ga.symbols("x y")
->>> program, report = optimise(from_exprs([x * y + y * x], [x, y]))
->>> len(program)  # x*y and y*x became one node
-4
->>> print(report)
-pass        nodes  change
-input           5
-cse             4      -1
-fold            4       0
-simplify        4       0
-dce             4       0
+Examples:
+    >>> import graphad as ga
+    >>> from graphad.program import from_exprs
+    >>> from graphad.passes import optimise
+    >>> x, y = ga.symbols("x y")
+    >>> program, report = optimise(from_exprs([x * y + y * x], [x, y]))
+    >>> len(program)  # x*y and y*x became one node
+    4
+    >>> print(report)
+    pass        nodes  change
+    input           5
+    cse             4      -1
+    fold            4       0
+    simplify        4       0
+    dce             4       0
 """
 
 from __future__ import annotations

@@ -1,0 +1,29 @@
+"""Pictures of computation, tangent and adjoint graphs, and of the compiler's passes.
+
+Run it with ``python examples/graphs.py [--out DIR]`` (default docs/img). It uses
+Graphviz's dot when installed, matplotlib otherwise.
+"""
+
+import argparse
+import os
+
+import graphad as ga
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
+out = parser.parse_args().out
+os.makedirs(out, exist_ok=True)
+
+x, y = ga.symbols("x y")
+seed = ga.exp(x**2)
+f = ga.exp(x**2) * ga.sin(y)
+pictures = {
+    "seed_computation": ga.picture(seed, [x], at={x: 2.0}),
+    "seed_tangent": ga.picture(seed, [x], parts=("primal", "tangent"), at={x: 2.0}),
+    "seed_adjoint": ga.picture(seed, [x], parts=("primal", "adjoint"), at={x: 2.0}),
+    "f_all": ga.picture(f, [x, y], parts=("primal", "tangent", "adjoint"), at={x: 0.5, y: 1.0}),
+    "f_passes": ga.picture_passes([f, *ga.grad(f, [x, y])], [x, y]),
+}
+for name, pic in pictures.items():
+    for ext in ("svg", "dot"):
+        print("wrote", pic.save(os.path.join(out, f"{name}.{ext}")))
