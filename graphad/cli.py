@@ -19,6 +19,7 @@ import sys
 import time
 
 from .parse import ParseError, parse
+from .pictures import PictureError
 
 
 class UsageError(Exception):
@@ -139,9 +140,12 @@ def cmd_demo(args) -> int:
     print("\n4. Pictures")
     for name, parts in (("computation", ("primal",)), ("tangent", ("primal", "tangent")),
                         ("adjoint", ("primal", "adjoint"))):
-        for ext in ("dot", "svg"):
-            path = ga.picture(f, [x], parts=parts, at={x: 2.0}).save(os.path.join(out, f"{name}.{ext}"))
-            print(f"   wrote {path}")
+        pic = ga.picture(f, [x], parts=parts, at={x: 2.0})
+        print(f"   wrote {pic.save(os.path.join(out, f'{name}.dot'))}")
+        try:
+            print(f"   wrote {pic.save(os.path.join(out, f'{name}.svg'))}")
+        except PictureError as e:
+            print(f"   (no SVG: {e})")
     print("\n5. Compiled gradient")
     t0 = time.perf_counter()
     df = ga.compile(ga.grad(f, x), [x])
@@ -200,6 +204,9 @@ def main(argv=None) -> int:
     except (ParseError, UsageError) as e:
         print(f"graphad: error: {e}", file=sys.stderr)
         return 2
+    except PictureError as e:
+        print(f"graphad: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -30,6 +30,21 @@ _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "dmul": "×", "div": "÷", "n
             "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 
 
+class PictureError(RuntimeError):
+    """No way to render a picture in the requested format."""
+
+
+def renderer() -> str | None:
+    """How SVG and PNG are drawn here: "dot" (Graphviz), "matplotlib", or None."""
+    if shutil.which("dot"):
+        return "dot"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    return "matplotlib"
+
+
 @dataclass
 class _Panel:
     title: str
@@ -83,17 +98,23 @@ class Picture:
             with open(path, "w") as f:
                 f.write(self.dot)
         elif ext in (".svg", ".png", ".pdf"):
-            if shutil.which("dot"):
+            how = renderer()
+            if how == "dot":
                 subprocess.run(["dot", f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
                                capture_output=True, timeout=120)
-            else:
+            elif how == "matplotlib":
                 self._matplotlib(path)
+            else:
+                raise PictureError(f"to write {ext} files install Graphviz (the dot program) or matplotlib "
+                                   "(pip install 'graphad[examples]'); .dot files need neither")
         else:
             raise ValueError(f"picture: cannot write {ext or 'a file without extension'}; "
                              "use .dot, .svg, .png or .pdf")
         return path
 
-    def _repr_svg_(self) -> str:
+    def _repr_svg_(self) -> str | None:
+        if renderer() is None:
+            return None  # Jupyter then shows the repr
         with tempfile.TemporaryDirectory() as d:
             path = self.save(os.path.join(d, "picture.svg"))
             with open(path) as f:

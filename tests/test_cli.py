@@ -79,6 +79,19 @@ def test_console_script_and_module_entry_points(tmp_path):
     assert out.returncode == 2 and "unknown function open" in out.stderr
 
 
+def test_demo_without_a_renderer_writes_dot_and_says_so(capsys, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"))
+    assert code == 0 and "(no SVG: to write .svg files install Graphviz" in out
+    assert (tmp_path / "demo" / "adjoint.dot").exists()
+    code, _, err = run(capsys, "graph", "x**2", "--out", str(tmp_path / "g.png"))
+    assert code == 1 and "install Graphviz" in err
+
+
 def test_demo(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path / "cache"))
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"))

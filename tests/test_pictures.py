@@ -54,6 +54,19 @@ def test_graphviz_renderer_writes_files(tmp_path):
     assert pic._repr_svg_().lstrip().startswith("<?xml")
 
 
+def test_without_any_renderer_dot_still_works_and_the_rest_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    x = ga.symbols("x")
+    pic = ga.picture(ga.exp(x**2))
+    assert "digraph" in open(pic.save(str(tmp_path / "p.dot"))).read()
+    with pytest.raises(ga.pictures.PictureError, match="install Graphviz .* or matplotlib"):
+        pic.save(str(tmp_path / "p.svg"))
+    assert pic._repr_svg_() is None
+
+
 def test_picture_errors():
     x = ga.symbols("x")
     with pytest.raises(ValueError, match="parts must be"):
