@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .evaluate import evaluate, node_values
-from .expr import Expr, as_expr_list, constant, format_number, to_str
+from .expr import Expr, apply, as_expr_list, constant, format_number, to_str
 from .forward import tangents
 from .graph import Graph
 from .registry import OPS
@@ -131,7 +131,7 @@ class _Namer:
         """The operation of node v, written with variable names."""
         op = OPS[self.graph.ops[v]]
         with self.scratch:
-            e = op_expr(op.name, [self.ref(a) for a in self.graph.args[v]])
+            e = apply(op.name, *[self.ref(a) for a in self.graph.args[v]])
         return to_str(e)
 
     def partial(self, v: int, i: int) -> str | None:
@@ -154,12 +154,6 @@ def _times(partial: str, flow: str) -> str:
     if any(op in partial for op in (" + ", " - ", "<", ">")):
         partial = f"({partial})"
     return f"{partial} * {flow}"
-
-
-def op_expr(name, args):
-    from .expr import apply
-
-    return apply(name, *args)
 
 
 def _value(x) -> float:
