@@ -14,6 +14,7 @@ Examples:
 
 from ._version import __version__
 from .compiler import compile
+from .custom import define_op
 from .derivatives import derivative, hessian, hvp, jacobian
 from .evaluate import evaluate
 from .expr import Expr, symbols
@@ -85,8 +86,8 @@ def to_networkx(outputs):
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
     "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
-    "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian", "hvp",
-    "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "picture", "picture_passes",
-    "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace",
-    "vjp", "where",
+    "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian",
+    "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "picture",
+    "picture_passes", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx",
+    "to_sympy", "trace", "vjp", "where",
 ]

@@ -51,15 +51,13 @@ _modules: dict[str, object] = {}  # cache key -> imported wrapper module, per pr
 
 
 def _generator_stamp() -> str:
-    """A fingerprint of the code generator: the cache key covers it, so a changed
-    generator never reuses code the old one wrote."""
+    """A fingerprint of the code generator (with the IR templates of the ops a
+    program uses, in the key): a changed generator never reuses old code."""
     h = hashlib.sha256()
     here = os.path.dirname(__file__)
     for module in ("llvm.py", "compiler.py", "kernels.py"):
         with open(os.path.join(here, module), "rb") as f:
             h.update(f.read())
-    for name in sorted(OPS):
-        h.update(f"{name}:{OPS[name].ir};".encode())
     return h.hexdigest()
 
 
@@ -328,8 +326,13 @@ class Options:
 def _build(source: Program, options: Options) -> Compiled:
     """The compiled function for ``source`` (the program before the passes): the
     cache is keyed on it, so a cache hit skips the passes too."""
+    unknown = sorted(op for op in source.op_counts() if op not in OPS and op not in ("const", "symbol"))
+    if unknown:
+        raise ValueError(f"the op(s) {', '.join(unknown)} are not registered in this process: import "
+                         "the module that defines them (with ga.define_op) first")
+    templates = sorted((op, OPS[op].ir) for op in source.op_counts() if op in OPS)
     key = hashlib.sha256(repr((
-        source.key(), options.key(), __version__, _generator_stamp(),
+        source.key(), options.key(), templates, __version__, _generator_stamp(),
         numba.__version__, llvmlite.__version__,
     )).encode()).hexdigest()[:40]
     with _lock:
