@@ -47,6 +47,7 @@ from .ops import (
     tanh,
     where,
 )
+from .optimize import gradient_descent, newton, scipy_objective
 from .pictures import picture, picture_passes
 from .registry import OPS, Op
 from .reverse import grad, vjp
@@ -86,8 +87,8 @@ def to_networkx(outputs):
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
     "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
-    "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad", "hessian",
-    "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum", "minimum", "picture",
-    "picture_passes", "sign", "sin", "sinh", "sqrt", "symbols", "tan", "tanh", "to_networkx",
-    "to_sympy", "trace", "vjp", "where",
+    "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad",
+    "gradient_descent", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum",
+    "minimum", "newton", "picture", "picture_passes", "scipy_objective", "sign", "sin", "sinh",
+    "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",
 ]
