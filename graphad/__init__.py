@@ -51,6 +51,7 @@ from .optimize import gradient_descent, newton, scipy_objective
 from .pictures import picture, picture_passes
 from .registry import OPS, Op
 from .reverse import grad, vjp
+from .sparsity import hessian_sparsity, jacobian_sparsity, sparse_hessian, sparse_jacobian
 from .trace import trace
 
 
@@ -88,7 +89,8 @@ __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
     "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
     "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad",
-    "gradient_descent", "hessian", "hvp", "hypot", "jacobian", "jvp", "log", "log1p", "maximum",
-    "minimum", "newton", "picture", "picture_passes", "scipy_objective", "sign", "sin", "sinh",
+    "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot", "jacobian",
+    "jacobian_sparsity", "jvp", "log", "log1p", "maximum", "minimum", "newton", "picture",
+    "picture_passes", "scipy_objective", "sign", "sin", "sinh", "sparse_hessian", "sparse_jacobian",
     "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",
 ]

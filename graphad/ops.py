@@ -79,6 +79,7 @@ add = _define(
     "x + y.", fmt="{0} + {1}", prec=1, commutative=True,
     simplify=lambda x, y: x if is_const(y, 0) else y if is_const(x, 0) else None,
     ir="{out} = fadd double {0}, {1}",
+    curvature="linear",
 )
 
 sub = _define(
@@ -89,6 +90,7 @@ sub = _define(
     "x - y.", fmt="{0} - {1}", prec=1,
     simplify=lambda x, y: x if is_const(y, 0) else -y if is_const(x, 0) else None,
     ir="{out} = fsub double {0}, {1}",
+    curvature="linear",
 )
 
 mul = _define(
@@ -102,6 +104,7 @@ mul = _define(
         else -x if is_const(y, -1) else -y if is_const(x, -1) else None
     ),
     ir="{out} = fmul double {0}, {1}",
+    curvature="bilinear",
 )
 
 def _dmul_value(x, y):
@@ -134,6 +137,7 @@ dmul = _define(
         "{t}z = or i1 {t}a, {t}b\n"
         "{out} = select i1 {t}z, double 0.0, double {t}p"
     ),
+    curvature="bilinear",
 )
 
 div = _define(
@@ -154,6 +158,7 @@ neg = _define(
     "-x.", fmt="-{0}", prec=3,
     simplify=lambda x: x.args[0] if x.op == "neg" else None,
     ir="{out} = fneg double {0}",
+    curvature="linear",
 )
 
 
@@ -374,6 +379,7 @@ abs = _define(
     "abs({0})", _signed(0.1, 2),
     "Absolute value |x|; by convention abs'(0) = 0 (the subgradient of least norm).",
     ir="{out} = call double @llvm.fabs.f64(double {0})",
+    curvature="linear",
 )
 
 sign = _define(
@@ -390,6 +396,7 @@ sign = _define(
         "{t}u = fcmp uno double {0}, 0.0\n"
         "{out} = select i1 {t}u, double {0}, double {t}b"
     ),
+    curvature="linear",
 )
 
 
@@ -446,6 +453,7 @@ maximum = _define(
     "derivative is that of a, the first argument.",
     jvp=_select_jvp(_maximum_first), vjp=_select_vjp(_maximum_first),
     ir="{out} = call double @llvm.maximum.f64(double {0}, double {1})",
+    curvature="linear",
 )
 
 minimum = _define(
@@ -457,6 +465,7 @@ minimum = _define(
     "derivative is that of a, the first argument.",
     jvp=_select_jvp(_minimum_first), vjp=_select_vjp(_minimum_first),
     ir="{out} = call double @llvm.minimum.f64(double {0}, double {1})",
+    curvature="linear",
 )
 
 
@@ -481,6 +490,7 @@ where = _define(
         a if a == b else (a if c.value != 0 else b) if c.is_constant else None
     ),
     ir="{t}c = fcmp une double {0}, 0.0\n{out} = select i1 {t}c, double {1}, double {2}",
+    curvature="linear",
 )
 
 # -- comparisons: 0/1-valued nodes for where() -------------------------------------
@@ -493,7 +503,7 @@ def _comparison(name, symbol, ufunc, sympy_rel, fcmp):
         lambda sp, a, b: sp.Piecewise((1, getattr(sp, sympy_rel)(a, b)), (0, True)),
         f"(1.0 if {{0}} {symbol} {{1}} else 0.0)", _apart(),
         f"a {symbol} b as 1.0 (true) or 0.0 (false); zero derivative.",
-        fmt=f"{{0}} {symbol} {{1}}", prec=0,
+        fmt=f"{{0}} {symbol} {{1}}", prec=0, curvature="linear",
         ir=f"{{t}}c = fcmp {fcmp} double {{0}}, {{1}}\n{{out}} = uitofp i1 {{t}}c to double",
     )
 

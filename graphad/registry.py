@@ -55,6 +55,10 @@ class Op:
         simplify: optional ``simplify(*args) -> Expr | None``: an identity that
             is exact for every input, applied when a node is built (``x*1``).
         commutative: whether the arguments may be swapped.
+        curvature: ``"linear"`` (add, sub, neg; also the piecewise-linear
+            selections, whose second derivative is zero almost everywhere),
+            ``"bilinear"`` (mul) or ``"nonlinear"``: what Hessian sparsity
+            detection needs to know.
     """
 
     name: str
@@ -72,6 +76,7 @@ class Op:
     vjp: Callable | None = None
     simplify: Callable | None = None
     commutative: bool = False
+    curvature: str = "nonlinear"
 
     def tangent(self, args: tuple, out, tangents: tuple):
         """The forward rule: d out = sum_i partial_i * d arg_i (chain products)."""
