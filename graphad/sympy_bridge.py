@@ -403,24 +403,35 @@ class _Timeout(Exception):
 
 
 def _run_with_timeout(fn, seconds):
-    """fn(), or _Timeout after ``seconds`` (where SIGALRM exists, in the main thread)."""
+    """fn(), or _Timeout after ``seconds`` (where SIGALRM exists, in the main thread).
+
+    The alarm keeps firing every 50 ms until disarmed: an exception raised in a
+    signal handler can be swallowed (say, while a garbage-collector callback
+    runs), and a later one then still stops ``fn``. If every one was swallowed,
+    the timeout is reported all the same once ``fn`` returns."""
     import signal
     import threading
 
     if (seconds is None or not hasattr(signal, "SIGALRM")
             or threading.current_thread() is not threading.main_thread()):
         return fn()
+    fired = False
 
     def alarm(signum, frame):
+        nonlocal fired
+        fired = True
         raise _Timeout
 
     old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
-        return fn()
+        result = fn()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    if fired:
+        raise _Timeout
+    return result
 
 
 def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int = 0) -> SymbolicComparison:
