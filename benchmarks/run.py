@@ -11,7 +11,8 @@ W3  value and both partials of exp(-(x**2+y**2))*sin(3x)*cos(2y) + log(1+x**2*y*
 W4  preparation (grad + passes + compile + first call) of the Rosenbrock-n
     gradient written as a Python loop over scalars, in a fresh process, cold
     (empty cache) and from the cache, with the fitted growth exponent, and the
-    time per call at each n
+    time per call at each n; both as ga.grad then ga.compile, and as
+    ga.compile_grad (cached as one unit: a hit skips building the gradient)
 
 Times are medians over rounds of repeats; only ratios within one run mean
 anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch
@@ -220,13 +221,18 @@ W4_SCRIPT = textwrap.dedent("""
     for i in range(n - 1):  # the Rosenbrock function as a plain Python loop over scalars
         f = f + 100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2
     t0 = time.perf_counter()
-    g = ga.grad(f, xs)
-    fn = ga.compile([g], [xs])
+    if sys.argv[2] == "compile_grad":  # gradient and compilation cached as one unit
+        fn = ga.compile_grad(f, xs, value=False)
+        call_fn = fn
+    else:
+        g = ga.grad(f, xs)
+        fn = ga.compile([g], [xs])
+        call_fn = lambda x: fn(x)[0]  # noqa: E731
     x = np.full(n, 0.5)
-    fn(x)
+    call_fn(x)
     prep = time.perf_counter() - t0
     number = max(1, int(2000 / n))
-    call = min(timeit.repeat(lambda: fn(x), number=number, repeat=5)) / number
+    call = min(timeit.repeat(lambda: call_fn(x), number=number, repeat=5)) / number
     print(json.dumps({"prep": prep, "call": call, "nodes": len(fn.program)}))
 """)
 
@@ -235,20 +241,25 @@ def w4(rows, sizes):
     results = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, GRAPHAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "numba"))
-        for n in sizes:
-            for phase in ("cold", "cached"):
-                out = subprocess.run([sys.executable, "-c", W4_SCRIPT, str(n)], env=env,
-                                     capture_output=True, text=True, check=True)
-                results[n, phase] = json.loads(out.stdout)
+        for way in ("grad+compile", "compile_grad"):
+            for n in sizes:
+                for phase in ("cold", "cached"):
+                    out = subprocess.run([sys.executable, "-c", W4_SCRIPT, str(n), way], env=env,
+                                         capture_output=True, text=True, check=True)
+                    results[n, phase, way] = json.loads(out.stdout)
     for n in sizes:
-        cold, cached = results[n, "cold"], results[n, "cached"]
-        rows.append(("W4 Rosenbrock-n gradient preparation, s", f"n={n} cold ({cold['nodes']} nodes)",
-                     cold["prep"], None))
-        rows.append(("W4 Rosenbrock-n gradient preparation, s", f"n={n} from cache", cached["prep"], None))
-        rows.append(("W4 Rosenbrock-n gradient, us/call", f"n={n}", cold["call"] * 1e6, None))
+        for way in ("grad+compile", "compile_grad"):
+            cold, cached = results[n, "cold", way], results[n, "cached", way]
+            rows.append((f"W4 Rosenbrock-n gradient preparation, s ({way})",
+                         f"n={n} cold ({cold['nodes']} nodes)", cold["prep"], None))
+            rows.append((f"W4 Rosenbrock-n gradient preparation, s ({way})", f"n={n} from cache",
+                         cached["prep"], None))
+        rows.append(("W4 Rosenbrock-n gradient, us/call", f"n={n}", results[n, "cold", "grad+compile"]["call"]
+                     * 1e6, None))
     big = [n for n in sizes if n >= 100]
     if len(big) >= 2:
-        slope = np.polyfit(np.log(big), np.log([results[n, "cold"]["prep"] for n in big]), 1)[0]
+        cold = [results[n, "cold", "grad+compile"]["prep"] for n in big]
+        slope = np.polyfit(np.log(big), np.log(cold), 1)[0]
         rows.append(("W4 growth exponent of cold preparation", f"n={big[0]}..{big[-1]}", slope, None))
 
 
@@ -265,10 +276,10 @@ def main(argv=None):
     w4(rows, [10, 100, 1000] if args.quick else [10, 100, 1000, 3000, 10000])
     print(f"graphad {ga.__version__}, numba {numba.__version__}, numpy {np.__version__}; "
           f"peers: {', '.join(sorted(peer)) or 'none installed'}")
-    print(f"{'workload':<48}{'system':<34}{'value':>12}{'ratio to hand':>15}")
+    print(f"{'workload':<62}{'system':<34}{'value':>12}{'ratio to hand':>15}")
     for workload, system, value, ratio in rows:
         r = "" if ratio is None else f"{ratio:.2f}x"
-        print(f"{workload:<48}{system:<34}{value:>12.4g}{r:>15}")
+        print(f"{workload:<62}{system:<34}{value:>12.4g}{r:>15}")
 
 
 if __name__ == "__main__":

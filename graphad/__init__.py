@@ -13,7 +13,7 @@ Examples:
 """
 
 from ._version import __version__
-from .compiler import compile
+from .compiler import compile, compile_grad
 from .custom import define_op
 from .derivatives import derivative, hessian, hvp, jacobian
 from .evaluate import evaluate
@@ -87,9 +87,9 @@ def to_networkx(outputs):
 
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "compare_symbolic", "compile", "cos", "cosh", "crosscheck", "current_graph",
-    "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy", "grad",
-    "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot", "jacobian",
+    "atan2", "atanh", "compare_symbolic", "compile", "compile_grad", "cos", "cosh", "crosscheck",
+    "current_graph", "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy",
+    "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot", "jacobian",
     "jacobian_sparsity", "jvp", "log", "log1p", "maximum", "minimum", "newton", "picture",
     "picture_passes", "scipy_objective", "sign", "sin", "sinh", "sparse_hessian", "sparse_jacobian",
     "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",

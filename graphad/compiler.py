@@ -37,7 +37,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import kernels
 from ._version import __version__
-from .expr import Expr, as_expr
+from .expr import Expr, as_expr, as_expr_list
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
@@ -305,6 +305,88 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     return _build(program, options)
 
 
+def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_finite: bool = False,
+                 passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
+    """The gradient of ``f`` over the symbols ``wrt``, compiled and cached as one unit.
+
+    The result takes one 1-D array (the values of ``wrt``) and returns the
+    value and the gradient array (``value=False``: the gradient alone). Unlike
+    ``compile([f, grad(f, wrt)], [wrt])``, the cache is keyed on ``f`` itself,
+    so a cache hit (another process, a later run) skips building the gradient
+    graph too; the gradient program is built only when code must be generated
+    or ``.program`` is asked for.
+
+    Examples:
+        >>> import numpy as np
+        >>> import graphad as ga
+        >>> xs = ga.symbols("x0:3")
+        >>> fg = ga.compile_grad(xs[0] * xs[1] + ga.sin(xs[2]), xs)
+        >>> value, gradient = fg(np.array([1.0, 2.0, 0.0]))
+        >>> value, gradient.tolist()
+        (2.0, [2.0, 1.0, 1.0])
+    """
+    items, single = as_expr_list(f, "compile_grad")
+    if not single:
+        raise TypeError("compile_grad: f must be one expression")
+    syms = [_check_symbol(s, f"wrt[{i}]") for i, s in enumerate(wrt if isinstance(wrt, (list, tuple))
+                                                                  else [wrt])]
+    if not syms:
+        raise ValueError("compile_grad: no symbols given")
+    names = [s.name for s in syms]
+    if len(set(names)) != len(names):
+        raise ValueError("compile_grad: a symbol appears more than once in wrt")
+    f = items[0]
+    if f.graph is not syms[0].graph:
+        raise ValueError("compile_grad: f and wrt come from different graphad graphs")
+    source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)
+    n = len(syms)
+    options = Options(Layout((n,), (0, n) if value else (n,)), not value, tuple(_labels([syms])), parallel,
+                      assume_finite, None if passes is None else tuple(passes), chunk_size)
+    return _build(source, options)
+
+
+@dataclass(frozen=True)
+class GradientSource:
+    """The gradient of a function (its exported records), built only when needed."""
+
+    records: tuple
+    wrt: tuple[str, ...]
+    value: bool
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op, _, _ in self.records:
+            counts[op] = counts.get(op, 0) + 1
+        return counts
+
+    def key(self) -> str:
+        # f's structure, the inputs, and what differentiates it: the rules of its ops
+        rules = []
+        for op in sorted(self.op_counts()):
+            if op in OPS:
+                rules.append((op, [(r.__code__.co_code, repr(r.__code__.co_consts)) if r else None
+                                   for r in OPS[op].partials]))
+        here = os.path.dirname(__file__)
+        stamp = hashlib.sha256()
+        for module in ("ops.py", "reverse.py", "registry.py"):
+            with open(os.path.join(here, module), "rb") as fh:
+                stamp.update(fh.read())
+        body = Program(self.records, (len(self.records) - 1,), self.wrt).key()
+        return hashlib.sha256(repr(("grad", body, self.wrt, self.value, rules, stamp.hexdigest()))
+                              .encode()).hexdigest()
+
+    def program(self) -> Program:
+        from .graph import Graph
+        from .reverse import grad
+
+        graph = Graph()
+        ids = graph.load(list(self.records))
+        f = Expr(graph, ids[-1])
+        syms = [Expr(graph, graph.add("symbol", name=n)) for n in self.wrt]
+        g = grad(f, syms)
+        return from_exprs([f, *g] if self.value else g, syms)
+
+
 @dataclass(frozen=True)
 class Options:
     """Everything besides the program that decides what code is generated."""
@@ -323,9 +405,11 @@ class Options:
                      passes, self.chunk_size))
 
 
-def _build(source: Program, options: Options) -> Compiled:
-    """The compiled function for ``source`` (the program before the passes): the
-    cache is keyed on it, so a cache hit skips the passes too."""
+def _build(source, options: Options) -> Compiled:
+    """The compiled function for ``source``: a Program before the passes, or a
+    lazy source such as :class:`GradientSource` (anything with ``key()``,
+    ``op_counts()`` and ``program()``). The cache is keyed on the source, so a
+    cache hit skips the passes, and for a lazy source building the program too."""
     unknown = sorted(op for op in source.op_counts() if op not in OPS and op not in ("const", "symbol"))
     if unknown:
         raise ValueError(f"the op(s) {', '.join(unknown)} are not registered in this process: import "
@@ -342,7 +426,7 @@ def _build(source: Program, options: Options) -> Compiled:
     return module.point._bind(source, options, module)
 
 
-def _load_module(source: Program, options: Options, key: str):
+def _load_module(source, options: Options, key: str):
     name = f"graphad_{key}"
     base = os.path.join(cache_dir(), name)
     layout = options.layout
@@ -352,7 +436,7 @@ def _load_module(source: Program, options: Options, key: str):
 
     def generate():
         nonlocal optimised
-        optimised = optimise(source, options.passes, assume_finite=options.assume_finite)
+        optimised = optimise(source.program(), options.passes, assume_finite=options.assume_finite)
         program = optimised[0]
         linked = len(program) <= LINK_NODES
         _write(base + ".ll", emit(program, layout, name, options.chunk_size))
@@ -415,7 +499,7 @@ class Compiled(CPUDispatcher):
     ``llvm_ir`` (the IR that was compiled).
     """
 
-    def _bind(self, source: Program, options: Options, module) -> Compiled:
+    def _bind(self, source, options: Options, module) -> Compiled:
         self.layout = options.layout
         self._source = source
         self._options = options
@@ -445,7 +529,7 @@ class Compiled(CPUDispatcher):
                 with open(module.__file__[:-3] + ".pkl", "rb") as f:
                     module.optimised = pickle.load(f)
             except Exception:  # unreadable: the passes are deterministic, run them again
-                module.optimised = optimise(self._source, self._options.passes,
+                module.optimised = optimise(self._source.program(), self._options.passes,
                                             assume_finite=self._options.assume_finite)
         return module.optimised
 

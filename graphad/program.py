@@ -44,6 +44,10 @@ class Program:
         ids = graph.load(list(self.nodes))
         return [Expr(graph, ids[o]) for o in self.outputs]
 
+    def program(self) -> Program:
+        """The program itself (the compiler also accepts lazy sources)."""
+        return self
+
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for op, _, _ in self.nodes:

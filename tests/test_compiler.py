@@ -275,3 +275,49 @@ def test_multiprocessing_pool():
     with ctx.Pool(2) as pool:
         got = pool.map(square_sum, [(fn, 2.0), (fn, 1.0)])
     assert got == [fn(2.0), fn(1.0)]
+
+
+def test_compile_grad_matches_grad_then_compile(rng):
+    xs = ga.symbols("x0:30")
+    f = rosenbrock(xs) + ga.sin(xs[0] * xs[5])
+    both = ga.compile_grad(f, xs)
+    only = ga.compile_grad(f, xs, value=False)
+    p = rng.uniform(-1, 1, 30)
+    value, g = both(p)
+    want = ga.evaluate([f, *ga.grad(f, xs)], dict(zip(xs, p)))
+    np.testing.assert_allclose([value, *g], want, rtol=1e-13)
+    np.testing.assert_array_equal(only(p), g)
+    assert only(np.tile(p, (4, 1))).shape == (4, 30)  # batches too
+    assert len(both.program) > 0 and "dce" in str(both.report)  # built lazily when asked
+    assert pickle.loads(pickle.dumps(both))(p)[0] == value
+
+
+def test_compile_grad_errors():
+    x, y = ga.symbols("x y")
+    with pytest.raises(TypeError, match="one expression"):
+        ga.compile_grad([x, y], [x, y])
+    with pytest.raises(TypeError, match="not a symbol"):
+        ga.compile_grad(x * y, [x, x * y])
+    with pytest.raises(ValueError, match="more than once"):
+        ga.compile_grad(x * y, [x, x])
+    with pytest.raises(ValueError, match="not among the inputs"):
+        ga.compile_grad(x * y, [x])
+
+
+GRAD_SCRIPT = textwrap.dedent("""
+    import graphad as ga, graphad.compiler as C
+    built = []
+    original = C.GradientSource.program
+    C.GradientSource.program = lambda self: built.append(1) or original(self)
+    xs = ga.symbols("x0:50")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(49))
+    fg = ga.compile_grad(f, xs)
+    print(len(built), fg([0.5] * 50)[0])
+""")
+
+
+def test_compile_grad_cache_hit_skips_building_the_gradient(tmp_path):
+    first = run(GRAD_SCRIPT, tmp_path).split()
+    second = run(GRAD_SCRIPT, tmp_path).split()
+    assert first[0] == b"1" and second[0] == b"0"  # built once, then loaded
+    assert float(second[1]) == pytest.approx(6.5 * 49)
