@@ -95,40 +95,44 @@ def gradient_descent(f, wrt, x0, *, step: float = 1e-3, line_search: bool = Fals
     """
     f, syms, x = _setup(f, wrt, x0, "gradient_descent")
     fg = _value_and_grad(f, syms)
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
-        return _descend(fg, x, step, line_search, tol, max_iter)
+    return _minimise(fg, x, lambda x, g: -g, step=step, line_search=line_search, tol=tol,
+                     max_iter=max_iter)
 
 
-def _descend(fg, x, step, line_search, tol, max_iter):
+def _minimise(fg, x, direction, *, step, line_search, tol, max_iter) -> OptimizeResult:
+    """The loop both methods share: step along ``direction(x, g)``, with or
+    without backtracking, until converged, stuck, diverged or out of iterations."""
     start = time.perf_counter()
-    fx, g = fg(x)
-    evaluations, history = 1, []
-    for it in range(1, max_iter + 1):
-        if np.linalg.norm(g) < tol:
-            return OptimizeResult(x, fx, float(np.linalg.norm(g)), it - 1, evaluations, True,
-                                  "converged", time.perf_counter() - start, history)
-        if line_search:
-            new, fx_new, g_new, n = _backtrack(fg, x, fx, g, -g, step)
-            evaluations += n
-            if new is None or _at_precision_floor(fx, fx_new, g_new):
-                done = new is None and not _at_precision_floor(fx, fx, g)
-                if new is not None:
-                    x, fx, g = new, fx_new, g_new
-                return OptimizeResult(x, fx, float(np.linalg.norm(g)), it, evaluations, not done,
-                                      "line search failed" if done else "converged (to machine precision)",
-                                      time.perf_counter() - start, history)
-            x, fx, g = new, fx_new, g_new
-        else:
-            x = x - step * g
-            fx, g = fg(x)
-            evaluations += 1
-        history.append(float(fx))
-        if not np.isfinite(fx):
-            return OptimizeResult(x, fx, float(np.linalg.norm(g)), it, evaluations, False,
-                                  "diverged (f is not finite): try a smaller step",
-                                  time.perf_counter() - start, history)
-    return OptimizeResult(x, fx, float(np.linalg.norm(g)), max_iter, evaluations, False,
-                          "stopped at max_iter", time.perf_counter() - start, history)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
+        fx, g = fg(x)
+        evaluations, history = 1, []
+
+        def result(iterations, converged, message):
+            return OptimizeResult(x, fx, float(np.linalg.norm(g)), iterations, evaluations, converged,
+                                  message, time.perf_counter() - start, history)
+
+        for it in range(1, max_iter + 1):
+            if np.linalg.norm(g) < tol:
+                return result(it - 1, True, "converged")
+            p = direction(x, g)
+            if line_search:
+                new, fx_new, g_new, k = _backtrack(fg, x, fx, g, p, step)
+                evaluations += k
+                if new is None or _at_precision_floor(fx, fx_new, g_new):
+                    failed = new is None and not _at_precision_floor(fx, fx, g)
+                    if new is not None:
+                        x, fx, g = new, fx_new, g_new
+                    return result(it, not failed, "line search failed" if failed
+                                  else "converged (to machine precision)")
+                x, fx, g = new, fx_new, g_new
+            else:
+                x = x + step * p
+                fx, g = fg(x)
+                evaluations += 1
+            history.append(float(fx))
+            if not np.isfinite(fx):
+                return result(it, False, "diverged (f is not finite): try a smaller step")
+        return result(max_iter, False, "stopped at max_iter")
 
 
 def newton(f, wrt, x0, *, tol: float = 1e-10, max_iter: int = 500) -> OptimizeResult:
@@ -149,27 +153,8 @@ def newton(f, wrt, x0, *, tol: float = 1e-10, max_iter: int = 500) -> OptimizeRe
     fg = _value_and_grad(f, syms)
     n = len(syms)
     h_entries = ga_compile([sum(hessian(f, syms), [])], [syms])
-    start = time.perf_counter()
-    fx, g = fg(x)
-    evaluations, history = 1, []
-    for it in range(1, max_iter + 1):
-        if np.linalg.norm(g) < tol:
-            return OptimizeResult(x, fx, float(np.linalg.norm(g)), it - 1, evaluations, True,
-                                  "converged", time.perf_counter() - start, history)
-        p = _newton_direction(h_entries(x)[0].reshape(n, n), g)
-        new, fx_new, g_new, k = _backtrack(fg, x, fx, g, p, 1.0)
-        evaluations += k
-        if new is None or _at_precision_floor(fx, fx_new, g_new):
-            done = new is None and not _at_precision_floor(fx, fx, g)
-            if new is not None:
-                x, fx, g = new, fx_new, g_new
-            return OptimizeResult(x, fx, float(np.linalg.norm(g)), it, evaluations, not done,
-                                  "line search failed" if done else "converged (to machine precision)",
-                                  time.perf_counter() - start, history)
-        x, fx, g = new, fx_new, g_new
-        history.append(float(fx))
-    return OptimizeResult(x, fx, float(np.linalg.norm(g)), max_iter, evaluations, False,
-                          "stopped at max_iter", time.perf_counter() - start, history)
+    return _minimise(fg, x, lambda x, g: _newton_direction(h_entries(x)[0].reshape(n, n), g),
+                     step=1.0, line_search=True, tol=tol, max_iter=max_iter)
 
 
 def _newton_direction(H, g):
