@@ -15,8 +15,8 @@ W4  preparation (grad + passes + compile + first call) of the Rosenbrock-n
     ga.compile_grad (cached as one unit: a hit skips building the gradient)
 
 Times are medians over rounds of repeats; only ratios within one run mean
-anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch
-and CasADi rows appear where they are installed. Single-threaded unless a row
+anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch,
+CasADi and PyTensor rows appear where they are installed. Single-threaded unless a row
 says otherwise.
 """
 
@@ -61,7 +61,7 @@ def interleaved(candidates: dict, args, rounds=9):
 
 def peers():
     found = {}
-    for name in ("jax", "torch", "casadi"):
+    for name in ("jax", "torch", "casadi", "pytensor"):
         try:
             found[name] = __import__(name)
         except Exception:
@@ -99,6 +99,13 @@ def w1(rows, peer):
         cx = ca.SX.sym("x")
         cf = ca.Function("g", [cx], [ca.gradient(ca.exp(cx**2), cx)])
         cands["CasADi (plain call)"] = lambda v: float(cf(v))
+    if "pytensor" in peer:
+        import pytensor.tensor as pt
+
+        px = pt.dscalar("x")
+        pf = peer["pytensor"].function([px], peer["pytensor"].grad(pt.exp(px**2), px), mode="NUMBA")
+        pf.trust_input = True
+        cands["PyTensor Numba (trust_input)"] = lambda v: float(pf(np.asarray(v)))
     times = interleaved(cands, (2.0,))
     for k, t in times.items():
         rows.append(("W1 grad exp(x**2), us/call", k, t * 1e6, t / times["hand @njit"]))
@@ -149,6 +156,14 @@ def w2(rows, peer):
         cf = ca.Function("g", [cx], [ca.gradient(
             ca.sum1(100 * (cx[1:] - cx[:-1] ** 2) ** 2 + (1 - cx[:-1]) ** 2), cx)])
         cands["CasADi (plain call)"] = lambda x: np.asarray(cf(x)).ravel()
+    if "pytensor" in peer:
+        import pytensor.tensor as pt
+
+        pv = pt.dvector("x")
+        pobj = pt.sum(100 * (pv[1:] - pv[:-1] ** 2) ** 2 + (1 - pv[:-1]) ** 2)
+        pg = peer["pytensor"].function([pv], peer["pytensor"].grad(pobj, pv), mode="NUMBA")
+        pg.trust_input = True
+        cands["PyTensor Numba (trust_input)"] = pg
     times = interleaved(cands, (x0,))
     for k, t in times.items():
         rows.append(("W2 Rosenbrock-100 gradient, us/call", k, t * 1e6, t / times["hand @njit"]))
@@ -200,6 +215,15 @@ def w3(rows, peer, n_points):
 
         vg = jax.jit(jax.vmap(jax.value_and_grad(jf, argnums=(0, 1))))
         cands["JAX jit+vmap"] = lambda a, b: jax.block_until_ready(vg(a, b))
+    if "pytensor" in peer:
+        import pytensor.tensor as pt
+
+        px, py = pt.dvector("x"), pt.dvector("y")
+        pf3 = pt.exp(-(px**2 + py**2)) * pt.sin(3 * px) * pt.cos(2 * py) + pt.log(1 + px**2 * py**2)
+        pgx, pgy = peer["pytensor"].grad(pt.sum(pf3), [px, py])
+        p3 = peer["pytensor"].function([px, py], [pf3, pgx, pgy], mode="NUMBA")
+        p3.trust_input = True
+        cands["PyTensor Numba (trust_input)"] = p3
     times = interleaved(cands, (xs, ys), rounds=5)
     times_par = per_call(parallel, xs, ys, rounds=5)
     for k, t in times.items():
