@@ -405,10 +405,11 @@ class _Timeout(Exception):
 def _run_with_timeout(fn, seconds):
     """fn(), or _Timeout after ``seconds`` (where SIGALRM exists, in the main thread).
 
-    The alarm keeps firing every 50 ms until disarmed: an exception raised in a
-    signal handler can be swallowed (say, while a garbage-collector callback
-    runs), and a later one then still stops ``fn``. If every one was swallowed,
-    the timeout is reported all the same once ``fn`` returns."""
+    An exception raised in a signal handler can be swallowed where Python
+    cannot propagate it (a garbage-collector callback, a __del__), so cyclic
+    collection pauses meanwhile, the alarm keeps firing every 50 ms until
+    disarmed, and a fired alarm counts even if every raise was swallowed."""
+    import gc
     import signal
     import threading
 
@@ -423,12 +424,16 @@ def _run_with_timeout(fn, seconds):
         raise _Timeout
 
     old = signal.signal(signal.SIGALRM, alarm)
+    collecting = gc.isenabled()
+    gc.disable()  # no garbage-collector callback runs (and swallows the alarm) meanwhile
     signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         result = fn()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if collecting:
+            gc.enable()
     if fired:
         raise _Timeout
     return result
