@@ -37,7 +37,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import kernels
 from ._version import __version__
-from .expr import Expr, as_expr, as_expr_list
+from .expr import Expr, as_expr, as_one_expr
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
@@ -325,9 +325,7 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
         >>> value, gradient.tolist()
         (2.0, [2.0, 1.0, 1.0])
     """
-    items, single = as_expr_list(f, "compile_grad")
-    if not single:
-        raise TypeError("compile_grad: f must be one expression")
+    f = as_one_expr(f, "compile_grad")
     syms = [_check_symbol(s, f"wrt[{i}]") for i, s in enumerate(wrt if isinstance(wrt, (list, tuple))
                                                                   else [wrt])]
     if not syms:
@@ -335,7 +333,6 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
     names = [s.name for s in syms]
     if len(set(names)) != len(names):
         raise ValueError("compile_grad: a symbol appears more than once in wrt")
-    f = items[0]
     if f.graph is not syms[0].graph:
         raise ValueError("compile_grad: f and wrt come from different graphad graphs")
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)

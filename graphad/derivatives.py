@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-from .expr import Expr, as_expr_list, as_symbol_list, constant
+from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant
 from .forward import jvp
 from .reverse import grad, vjp
 
@@ -55,8 +55,8 @@ def jacobian(outputs, inputs, mode: str = "auto") -> list[list[Expr]]:
         [[y, x], [1, 1], [cos(x), 0]]
     """
     _check_mode(mode, ("auto",) + MODES, "jacobian")
-    outs, _ = as_expr_list(outputs if isinstance(outputs, (list, tuple)) else [outputs], "jacobian")
-    syms, _ = as_symbol_list(inputs if isinstance(inputs, (list, tuple)) else [inputs], "jacobian")
+    outs, _ = as_expr_list(outputs, "jacobian")
+    syms, _ = as_symbol_list(inputs, "jacobian")
     if mode == "auto":
         mode = "forward" if len(syms) < len(outs) else "reverse"
     if mode == "reverse":
@@ -82,10 +82,8 @@ def hessian(f, wrt) -> list[list[Expr]]:
         >>> ga.hessian(x**2 * y, [x, y])
         [[y*2, 2*x], [2*x, 0]]
     """
-    (f,), single = as_expr_list(f, "hessian")
-    if not single:
-        raise TypeError("hessian: f must be one expression")
-    syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "hessian")
+    f = as_one_expr(f, "hessian")
+    syms, _ = as_symbol_list(wrt, "hessian")
     g = grad(f, syms)
     graph = f.graph
     zero, one = constant(0.0, graph), constant(1.0, graph)
@@ -110,5 +108,5 @@ def hvp(f, wrt, v) -> list[Expr]:
         >>> ga.hvp(x**2 * y, [x, y], [1.0, 0.0])
         [y*2, 2*x]
     """
-    syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "hvp")
+    syms, _ = as_symbol_list(wrt, "hvp")
     return jvp(grad(f, syms), syms, v)

@@ -279,6 +279,14 @@ def as_expr_list(values, what: str) -> tuple[list[Expr], bool]:
     return exprs, single
 
 
+def as_one_expr(f, what: str, hint: str = "") -> Expr:
+    """``f`` as one expression; a list of them is an error naming ``what``."""
+    exprs, single = as_expr_list(f, what)
+    if not single:
+        raise TypeError(f"{what}: f must be one expression{hint}")
+    return exprs[0]
+
+
 def as_symbol_list(wrt, what: str) -> tuple[list[Expr], bool]:
     """A list of symbols to differentiate with respect to, and whether one was given."""
     single = not isinstance(wrt, (list, tuple))

@@ -43,7 +43,7 @@ def jvp(outputs, wrt, tangents_in):
         [y, 1]
     """
     exprs, single = as_expr_list(outputs, "jvp")
-    syms, _ = as_symbol_list(wrt if isinstance(wrt, (list, tuple)) else [wrt], "jvp")
+    syms, _ = as_symbol_list(wrt, "jvp")
     seeds_in = as_seed_list(tangents_in, len(syms), "jvp tangents", exprs[0].graph)
     seeds: dict[int, Expr] = {}
     for s, t in zip(syms, seeds_in):

@@ -13,7 +13,7 @@ import numpy as np
 
 from .compiler import compile as ga_compile
 from .derivatives import hessian, hvp
-from .expr import as_expr_list, as_symbol_list
+from .expr import as_one_expr, as_symbol_list
 from .reverse import grad
 
 
@@ -37,14 +37,12 @@ class OptimizeResult:
 
 
 def _setup(f, wrt, x0, what):
-    items, single = as_expr_list(f, what)
-    if not single:
-        raise TypeError(f"{what}: f must be one expression")
-    syms, _ = as_symbol_list(list(wrt) if isinstance(wrt, (list, tuple)) else [wrt], what)
+    f = as_one_expr(f, what)
+    syms, _ = as_symbol_list(wrt, what)
     x = np.array(x0, dtype=np.float64).ravel()
     if x.size != len(syms):
         raise ValueError(f"{what}: x0 has {x.size} values for {len(syms)} symbols")
-    return items[0], syms, x
+    return f, syms, x
 
 
 def _value_and_grad(f, syms):
@@ -231,8 +229,6 @@ def scipy_objective(f, wrt) -> Objective:
         >>> r.success, r.x.round(4).tolist()
         (True, [1.0, 1.0])
     """
-    items, single = as_expr_list(f, "scipy_objective")
-    if not single:
-        raise TypeError("scipy_objective: f must be one expression")
-    syms, _ = as_symbol_list(list(wrt) if isinstance(wrt, (list, tuple)) else [wrt], "scipy_objective")
-    return Objective(items[0], syms)
+    f = as_one_expr(f, "scipy_objective")
+    syms, _ = as_symbol_list(wrt, "scipy_objective")
+    return Objective(f, syms)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .expr import Expr, as_expr_list, as_seed_list, as_symbol_list, constant, is_const
+from .expr import Expr, as_expr_list, as_one_expr, as_seed_list, as_symbol_list, constant, is_const
 from .registry import OPS
 
 
@@ -72,7 +72,5 @@ def grad(f, wrt):
         >>> ga.evaluate(ga.grad(ga.exp(x**2), x), {x: 2.0})
         218.39260013257694
     """
-    exprs, single = as_expr_list(f, "grad")
-    if not single:
-        raise TypeError("grad: f must be one expression; use ga.jacobian or ga.vjp for several outputs")
-    return vjp(exprs, wrt, [1.0])
+    f = as_one_expr(f, "grad", "; use ga.jacobian or ga.vjp for several outputs")
+    return vjp([f], wrt, [1.0])

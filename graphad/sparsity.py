@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compiler import compile as ga_compile
-from .expr import as_expr_list, as_symbol_list, constant
+from .expr import as_expr_list, as_one_expr, as_symbol_list, constant
 from .forward import jvp
 from .registry import OPS
 from .reverse import grad
@@ -70,8 +70,8 @@ def jacobian_sparsity(outputs, inputs):
     """
     import scipy.sparse as sparse
 
-    outs, _ = as_expr_list(outputs if isinstance(outputs, (list, tuple)) else [outputs], "jacobian_sparsity")
-    syms, _ = as_symbol_list(list(inputs), "jacobian_sparsity")
+    outs, _ = as_expr_list(outputs, "jacobian_sparsity")
+    syms, _ = as_symbol_list(inputs, "jacobian_sparsity")
     _, deps = _bits(outs[0].graph, outs, syms)
     rows, cols = [], []
     for i, e in enumerate(outs):
@@ -97,11 +97,8 @@ def hessian_sparsity(f, wrt):
     """
     import scipy.sparse as sparse
 
-    items, single = as_expr_list(f, "hessian_sparsity")
-    if not single:
-        raise TypeError("hessian_sparsity: f must be one expression")
-    f = items[0]
-    syms, _ = as_symbol_list(list(wrt), "hessian_sparsity")
+    f = as_one_expr(f, "hessian_sparsity")
+    syms, _ = as_symbol_list(wrt, "hessian_sparsity")
     graph = f.graph
     order, deps = _bits(graph, [f], syms)
     pairs: set[tuple[int, int]] = set()
@@ -186,8 +183,8 @@ def sparse_jacobian(outputs, inputs, **compile_options) -> SparseDerivative:
         >>> J.sweeps, J(np.zeros(6)).toarray()[1].tolist()
         (3, [0.0, 1.0, -2.0, 1.0, 0.0, 0.0])
     """
-    outs, _ = as_expr_list(outputs if isinstance(outputs, (list, tuple)) else [outputs], "sparse_jacobian")
-    syms, _ = as_symbol_list(list(inputs), "sparse_jacobian")
+    outs, _ = as_expr_list(outputs, "sparse_jacobian")
+    syms, _ = as_symbol_list(inputs, "sparse_jacobian")
     pattern = jacobian_sparsity(outs, syms)
     colours = column_colouring(pattern)
     graph = outs[0].graph
@@ -208,14 +205,12 @@ def sparse_hessian(f, wrt, **compile_options) -> SparseDerivative:
         >>> H.sweeps, H(np.zeros(5)).toarray()[2].tolist()
         (3, [0.0, -2.0, 5.0, -2.0, 0.0])
     """
-    items, single = as_expr_list(f, "sparse_hessian")
-    if not single:
-        raise TypeError("sparse_hessian: f must be one expression")
-    syms, _ = as_symbol_list(list(wrt), "sparse_hessian")
-    pattern = hessian_sparsity(items[0], syms)
+    f = as_one_expr(f, "sparse_hessian")
+    syms, _ = as_symbol_list(wrt, "sparse_hessian")
+    pattern = hessian_sparsity(f, syms)
     colours = column_colouring(pattern)
-    graph = items[0].graph
-    g = grad(items[0], syms)  # one reverse sweep; then one tangent sweep of it per colour
+    graph = f.graph
+    g = grad(f, syms)  # one reverse sweep; then one tangent sweep of it per colour
     sweeps = [jvp(g, syms, _seed(colours, c, graph)) for c in range(int(colours.max()) + 1)]
     fn = ga_compile(sweeps, [syms], **compile_options)
     return SparseDerivative("Hessian", pattern, colours, fn)

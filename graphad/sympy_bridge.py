@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .evaluate import evaluate
-from .expr import Expr, as_expr_list, as_symbol_list, constant
+from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant
 from .graph import current_graph
 from .registry import OPS
 
@@ -264,11 +264,8 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
 
     if order not in (1, 2):
         raise ValueError(f"crosscheck: order must be 1 or 2, not {order!r}")
-    items, single = as_expr_list(f, "crosscheck")
-    if not single:
-        raise TypeError("crosscheck: f must be one expression")
-    f = items[0]
-    syms, _ = as_symbol_list(list(wrt) if isinstance(wrt, (list, tuple)) else [wrt], "crosscheck")
+    f = as_one_expr(f, "crosscheck")
+    syms, _ = as_symbol_list(wrt, "crosscheck")
     sf = to_sympy(f)
     ssyms = [sp.Symbol(s.name, real=True) for s in syms]
     # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
@@ -459,11 +456,8 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
     from .compiler import compile as ga_compile
     from .reverse import grad
 
-    items, single = as_expr_list(f, "compare_symbolic")
-    if not single:
-        raise TypeError("compare_symbolic: f must be one expression")
-    f = items[0]
-    syms, _ = as_symbol_list(list(wrt) if isinstance(wrt, (list, tuple)) else [wrt], "compare_symbolic")
+    f = as_one_expr(f, "compare_symbolic")
+    syms, _ = as_symbol_list(wrt, "compare_symbolic")
     n_nodes = len(f.graph.ancestors([f.id]))
     result = SymbolicComparison(str(f) if len(str(f)) < 60 else str(f)[:57] + "...", len(syms), n_nodes)
     rng = np.random.default_rng(seed)

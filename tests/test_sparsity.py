@@ -71,3 +71,12 @@ def test_sparsity_errors():
         ga.sparse_hessian([x, y], [x, y])
     with pytest.raises(TypeError, match="not a symbol"):
         ga.jacobian_sparsity([x], [x * y])
+
+
+def test_a_single_symbol_may_stand_for_a_list_everywhere():
+    x = ga.symbols("x")
+    assert ga.sparse_jacobian([x**2], x)(np.array([3.0])).toarray().tolist() == [[6.0]]
+    assert ga.sparse_hessian(x**3, x)(np.array([2.0])).toarray().tolist() == [[12.0]]
+    assert ga.jacobian_sparsity(x**2, x).toarray().tolist() == [[True]]
+    assert "#f4cccc" in ga.picture(x**2, x, parts=("adjoint",)).dot
+    assert "cluster_1" in ga.picture_passes(x**2, x).dot
