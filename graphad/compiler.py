@@ -17,6 +17,7 @@ The design (docs/compiler.md explains the measurements behind it):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -37,7 +38,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import kernels
 from ._version import __version__
-from .expr import Expr, as_expr, as_one_expr
+from .expr import Expr, as_expr, as_one_expr, as_symbol_list
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
@@ -50,15 +51,21 @@ _lock = threading.Lock()
 _modules: dict[str, object] = {}  # cache key -> imported wrapper module, per process
 
 
-def _generator_stamp() -> str:
-    """A fingerprint of the code generator (with the IR templates of the ops a
-    program uses, in the key): a changed generator never reuses old code."""
+@functools.cache
+def _source_stamp(*modules: str) -> str:
+    """A fingerprint of graphad source files, read once per process."""
     h = hashlib.sha256()
     here = os.path.dirname(__file__)
-    for module in ("llvm.py", "compiler.py", "kernels.py"):
+    for module in modules:
         with open(os.path.join(here, module), "rb") as f:
             h.update(f.read())
     return h.hexdigest()
+
+
+def _generator_stamp() -> str:
+    """A fingerprint of the code generator (with the IR templates of the ops a
+    program uses, in the key): a changed generator never reuses old code."""
+    return _source_stamp("llvm.py", "compiler.py", "kernels.py")
 
 
 def cache_dir() -> str:
@@ -244,6 +251,15 @@ def _labels(in_items) -> list[str]:
     return labels
 
 
+def _distinct_names(symbols, what: str) -> list[str]:
+    """The symbols' names; a name given twice is an error naming it."""
+    names = [s.name for s in symbols]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{what}: symbol(s) {', '.join(twice)} appear more than once in the inputs")
+    return names
+
+
 def _check_symbol(e, where):
     if not (isinstance(e, Expr) and e.is_symbol):
         raise TypeError(f"compile: {where} is {e!r}, not a symbol (or a list of symbols)")
@@ -288,10 +304,7 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     single = not isinstance(outputs, (list, tuple))
     in_items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     flat_in, in_sizes = _groups(in_items, "inputs", _check_symbol)
-    names = [s.name for s in flat_in]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"compile: symbol(s) {', '.join(twice)} appear more than once in the inputs")
+    _distinct_names(flat_in, "compile")
     flat_out, out_sizes = _groups([outputs] if single else list(outputs), "outputs", _check_output)
     if not flat_out:
         raise ValueError("compile: no outputs given")
@@ -326,13 +339,10 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
         (2.0, [2.0, 1.0, 1.0])
     """
     f = as_one_expr(f, "compile_grad")
-    syms = [_check_symbol(s, f"wrt[{i}]") for i, s in enumerate(wrt if isinstance(wrt, (list, tuple))
-                                                                  else [wrt])]
+    syms, _ = as_symbol_list(wrt, "compile_grad")
     if not syms:
         raise ValueError("compile_grad: no symbols given")
-    names = [s.name for s in syms]
-    if len(set(names)) != len(names):
-        raise ValueError("compile_grad: a symbol appears more than once in wrt")
+    names = _distinct_names(syms, "compile_grad")
     if f.graph is not syms[0].graph:
         raise ValueError("compile_grad: f and wrt come from different graphad graphs")
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)
@@ -363,14 +373,9 @@ class GradientSource:
             if op in OPS:
                 rules.append((op, [(r.__code__.co_code, repr(r.__code__.co_consts)) if r else None
                                    for r in OPS[op].partials]))
-        here = os.path.dirname(__file__)
-        stamp = hashlib.sha256()
-        for module in ("ops.py", "reverse.py", "registry.py"):
-            with open(os.path.join(here, module), "rb") as fh:
-                stamp.update(fh.read())
+        stamp = _source_stamp("ops.py", "reverse.py", "registry.py")
         body = Program(self.records, (len(self.records) - 1,), self.wrt).key()
-        return hashlib.sha256(repr(("grad", body, self.wrt, self.value, rules, stamp.hexdigest()))
-                              .encode()).hexdigest()
+        return hashlib.sha256(repr(("grad", body, self.wrt, self.value, rules, stamp)).encode()).hexdigest()
 
     def program(self) -> Program:
         from .graph import Graph
