@@ -1,0 +1,177 @@
+"""The generated Numba module around a kernel, and the pieces it uses.
+
+For each program, graphad writes a small Python module (cached on disk with the
+kernel's IR) holding two Numba functions: ``point`` (one call with floats and
+1-D arrays) and ``batch`` (a loop over points). Both call the kernel through the
+``@intrinsic`` ``_kernel``, whose codegen links the IR in (or, for big kernels
+that :mod:`graphad.kernels` compiled, calls it by symbol), so Numba types a
+handful of statements whatever the size of the program.
+
+Arrays returned by ``point`` are typed :class:`ResultArray`, whose boxing skips
+a step that Numba's own array boxing takes on every return (it unpickles the
+array's Python type through a Python-level call): that step costs about
+0.25 µs, more than the whole Rosenbrock-100 gradient.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.core.datamodel.models import ArrayModel
+from numba.extending import box, intrinsic, register_model
+
+from ._version import __version__
+from .llvm import Layout
+
+
+class ResultArray(types.Array):
+    """A fresh 1-D float64 array that a compiled function returns (see :func:`_box_result`)."""
+
+    def __init__(self):
+        super().__init__(types.float64, 1, "C", name="graphad.ResultArray")
+
+
+register_model(ResultArray)(ArrayModel)
+
+
+@box(ResultArray)
+def _box_result(typ, val, c):
+    """Numba's array boxing, with the array's type read from the environment
+    (as Numba already reads its dtype) instead of unpickled at every call."""
+    dtype = c.env_manager.read_const(c.env_manager.add_const(np.dtype(np.float64)))
+    cls = c.env_manager.read_const(c.env_manager.add_const(np.ndarray))
+    i32 = lir.IntType(32)
+    fnty = lir.FunctionType(c.pyapi.pyobj, [c.pyapi.voidptr, c.pyapi.pyobj, i32, i32, c.pyapi.pyobj])
+    adapt = c.pyapi._get_function(fnty, name="NRT_adapt_ndarray_to_python_acqref")
+    struct = cgutils.alloca_once_value(c.builder, val)
+    array = c.builder.call(adapt, [c.builder.bitcast(struct, c.pyapi.voidptr), cls, i32(1), i32(1), dtype])
+    c.context.nrt.decref(c.builder, typ, val)  # the Python array now holds the reference
+    return array
+
+
+@intrinsic
+def as_result(typingctx, array):
+    """``array``, typed :class:`ResultArray` for returning."""
+
+    def codegen(context, builder, sig, args):
+        context.nrt.incref(builder, sig.args[0], args[0])
+        return args[0]
+
+    return ResultArray()(array), codegen
+
+
+def kernel_signature(in_sizes, out_sizes, argtys):
+    """The Numba signature of a kernel call, or None if the argument types are wrong."""
+    expected = [types.float64 if s == 0 else "vector" for s in in_sizes]
+    expected += ["vector" for s in out_sizes if s]
+    if len(argtys) != len(expected):
+        return None
+    for want, got in zip(expected, argtys):
+        if want == "vector":
+            if not (isinstance(got, types.Array) and got.ndim == 1 and got.dtype == types.float64):
+                return None
+        elif got != want:
+            return None
+    n_scalar = sum(1 for s in out_sizes if s == 0)
+    if n_scalar == 0:
+        return types.none(*argtys)
+    if n_scalar == 1:
+        return types.float64(*argtys)
+    return types.UniTuple(types.float64, n_scalar)(*argtys)
+
+
+def kernel_codegen(ir_path, name, in_sizes, out_sizes, linked=True):
+    """Codegen of a kernel call: link the IR in (small kernels; big ones are
+    compiled separately and found by symbol) and call it with pointers."""
+
+    def codegen(context, builder, sig, args):
+        if linked:
+            with open(ir_path) as f:
+                module = llvm.parse_assembly(f.read())
+            context.active_code_library.add_llvm_module(module)
+        ptr = lir.DoubleType().as_pointer()
+        fnty = lir.FunctionType(lir.VoidType(), [ptr] * (len(in_sizes) + len(out_sizes)))
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        pointers = []
+        for g, size in enumerate(in_sizes):
+            if size == 0:
+                pointers.append(cgutils.alloca_once_value(builder, args[g]))
+            else:
+                pointers.append(context.make_array(sig.args[g])(context, builder, args[g]).data)
+        vector_outs = iter(range(len(in_sizes), len(args)))
+        slots = []
+        for size in out_sizes:
+            if size == 0:
+                slots.append(cgutils.alloca_once(builder, lir.DoubleType()))
+                pointers.append(slots[-1])
+            else:
+                k = next(vector_outs)
+                pointers.append(context.make_array(sig.args[k])(context, builder, args[k]).data)
+        builder.call(fn, pointers)
+        values = [builder.load(s) for s in slots]
+        if not values:
+            return context.get_dummy_value()
+        if len(values) == 1:
+            return values[0]
+        return context.make_tuple(builder, sig.return_type, values)
+
+    return codegen
+
+
+def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single: bool, nogil: bool,
+           linked: bool) -> str:
+    """Python source of the module holding the point and batch functions."""
+    ins = [f"a{g}" for g in range(len(layout.in_sizes))]
+    vec_out = [h for h, s in enumerate(layout.out_sizes) if s]
+    scalar_out = [h for h, s in enumerate(layout.out_sizes) if not s]
+    kargs = ins + [f"o{h}" for h in vec_out]
+    lines = [
+        f"# Generated by graphad {__version__} for the program {key}: do not edit.",
+        "import numba",
+        "import numpy as np",
+        "from numba.extending import intrinsic",
+        "from graphad.compiler import compiled_function",
+        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature",
+        "",
+        f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
+        f"LINKED = {linked}",
+        "",
+        "",
+        "@intrinsic",
+        f"def _kernel(typingctx, {', '.join(kargs)}):",
+        f"    sig = kernel_signature(_IN, _OUT, ({''.join(a + ', ' for a in kargs)}))",
+        f"    return sig, kernel_codegen(__file__[:-3] + '.ll', {name!r}, _IN, _OUT, LINKED)",
+        "",
+        "",
+        # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.
+        f"@compiled_function(nogil={nogil})",
+        f"def point({', '.join(ins)}):",
+    ]
+    for g, size in enumerate(layout.in_sizes):
+        if size:
+            lines.append(f"    if a{g}.shape[0] != {size}:")
+            lines.append(f"        raise ValueError('input {g} ({in_names[g]}) must have length {size}')")
+    lines += [f"    o{h} = np.empty({layout.out_sizes[h]})" for h in vec_out]
+    result = "r = " if scalar_out else ""
+    lines.append(f"    {result}_kernel({', '.join(kargs)})")
+    parts = [f"as_result(o{h})" if layout.out_sizes[h] else
+             ("r" if len(scalar_out) == 1 else f"r[{scalar_out.index(h)}]")
+             for h in range(len(layout.out_sizes))]
+    lines.append(f"    return {parts[0] if single else '(' + ', '.join(parts) + ',)'}")
+    if ins:
+        outs = [f"b{h}" for h in range(len(layout.out_sizes))]
+        lines += [
+            "",
+            "",
+            f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
+            f"def batch({', '.join(ins + outs)}):",
+            "    for i in numba.prange(b0.shape[0]):",
+            f"        {result}_kernel({', '.join([a + '[i]' for a in ins] + [f'b{h}[i]' for h in vec_out])})",
+        ]
+        for h in scalar_out:
+            value = "r" if len(scalar_out) == 1 else f"r[{scalar_out.index(h)}]"
+            lines.append(f"        b{h}[i] = {value}")
+    return "\n".join(lines) + "\n"
