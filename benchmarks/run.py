@@ -311,8 +311,8 @@ def w4(rows, sizes):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
-    parser.add_argument("--only", nargs="+", choices=["W1", "W2", "W3", "W4"], default=["W1", "W2", "W3", "W4"],
-                        help="run these workloads only")
+    workloads = ["W1", "W2", "W3", "W4"]
+    parser.add_argument("--only", nargs="+", choices=workloads, default=workloads, help="only these")
     args = parser.parse_args(argv)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     peer = peers()

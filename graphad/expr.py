@@ -159,16 +159,18 @@ def _unpickle(records: list) -> Expr:
 
 def constant(value, graph: Graph | None = None) -> Expr:
     """The constant node for a real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-            value = value.item()
-        else:
-            raise TypeError(
-                f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
-                "only real numbers and graphad expressions"
-            )
+    if type(value) is not float:  # plain floats, by far the most common, skip the checks
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+                value = value.item()
+            else:
+                raise TypeError(
+                    f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
+                    "only real numbers and graphad expressions"
+                )
+        value = float(value)
     g = current_graph() if graph is None else graph
-    return Expr(g, g.add("const", value=float(value)))
+    return Expr(g, g.add("const", value=value))
 
 
 def as_expr(value, graph: Graph | None = None) -> Expr:
@@ -178,6 +180,7 @@ def as_expr(value, graph: Graph | None = None) -> Expr:
 
 def apply(name: str, *args) -> Expr:
     """Build the node ``name(*args)``, folding constants and exact identities."""
+    # Every node of every derivative is built here: plain loops, no generators.
     op = OPS[name]
     if len(args) != op.arity:
         raise TypeError(f"{name} takes {op.arity} argument(s), got {len(args)}")
@@ -190,16 +193,34 @@ def apply(name: str, *args) -> Expr:
                 raise ValueError(f"{name}: the arguments come from different graphad graphs")
     if graph is None:
         graph = current_graph()
-    exprs = tuple(a if isinstance(a, Expr) else constant(a, graph) for a in args)
-    ids = tuple(e.id for e in exprs)
-    if all(graph.ops[i] == "const" for i in ids):
-        with np.errstate(all="ignore"):
-            return constant(float(op.value(*(np.float64(graph.payload[i]) for i in ids))), graph)
+    exprs, ids, all_const = [], [], True
+    for a in args:
+        e = a if isinstance(a, Expr) else constant(a, graph)
+        exprs.append(e)
+        ids.append(e.id)
+        all_const = all_const and graph.ops[e.id] == "const"
+    if all_const:
+        return constant(_fold(op, tuple(graph.payload[i] for i in ids)), graph)
     if op.simplify is not None:
         simpler = op.simplify(*exprs)
         if simpler is not None:
             return as_expr(simpler, graph)
-    return Expr(graph, graph.add(name, ids))
+    return Expr(graph, graph.add(name, tuple(ids)))
+
+
+_folded: dict[tuple, float] = {}  # differentiation folds the same few constants again and again
+
+
+def _fold(op, values: tuple) -> float:
+    """``op`` applied to constants, by the op's own evaluator (memoised)."""
+    key = (op.value, *(v.hex() for v in values))  # hex keeps -0.0 and 0.0 apart
+    result = _folded.get(key)
+    if result is None:
+        with np.errstate(all="ignore"):
+            result = float(op.value(*(np.float64(v) for v in values)))
+        if len(_folded) < 100_000:
+            _folded[key] = result
+    return result
 
 
 def is_const(e: Expr, value: float) -> bool:

@@ -38,6 +38,15 @@ def test_construction_folds_constants_and_exact_identities():
     assert math.isnan(ga.evaluate(x * 0, {x: math.inf}))
 
 
+def test_folding_keeps_signed_zeros_and_nan_apart():
+    c = ga.expr.constant
+    assert math.copysign(1, (c(-0.0) * 3).value) == -1 and math.copysign(1, (c(0.0) * 3).value) == 1
+    assert math.copysign(1, (c(-0.0) * 3).value) == -1  # again, from the memo
+    assert math.isnan((c(math.nan) * 0).value) and math.isnan((c(math.nan) * 0).value)
+    assert (c(1.0) / c(0.0)).value == math.inf and (c(-1.0) / c(0.0)).value == -math.inf
+    assert (c(1.0) / c(-0.0)).value == -math.inf
+
+
 def test_printing_is_python_syntax_that_rebuilds_the_same_graph():
     x, y = ga.symbols("x y")
     namespace = {name: getattr(ga, name) for name in ga.__all__} | {"x": x, "y": y}
