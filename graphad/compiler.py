@@ -59,10 +59,14 @@ def _source_stamp(*modules: str) -> str:
     return h.hexdigest()
 
 
+@functools.cache
 def _generator_stamp() -> str:
-    """A fingerprint of the code generator (with the IR templates of the ops a
-    program uses, in the key): a changed generator never reuses old code."""
-    return _source_stamp("llvm.py", "compiler.py", "kernels.py", "wrapper.py")
+    """A fingerprint of the passes and the code generator (with the IR templates of
+    the ops a program uses, in the key): a changed generator never reuses old code."""
+    folder = os.path.join(os.path.dirname(__file__), "passes")
+    passes = sorted(p for p in os.listdir(folder) if p.endswith(".py"))
+    return _source_stamp("llvm.py", "compiler.py", "kernels.py", "wrapper.py", "program.py",
+                         *(os.path.join("passes", p) for p in passes))
 
 
 def cache_dir() -> str:

@@ -79,11 +79,16 @@ class Builder:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self._index: dict[tuple, int] = {}
+        self._commutative = {name for name, op in OPS.items() if op.commutative}
 
     def add(self, op: str, args: tuple[int, ...] = (), payload=None) -> int:
-        if op in OPS and OPS[op].commutative:
-            args = tuple(sorted(args))
-        key = (op, args, float(payload).hex() if op == "const" else payload)
+        # called once per node by every pass: kept lean
+        if op == "const":
+            key = (op, args, float(payload).hex())  # hex keeps -0.0 and nan apart
+        else:
+            if op in self._commutative:
+                args = (args[1], args[0]) if len(args) == 2 and args[0] > args[1] else tuple(sorted(args))
+            key = (op, args, payload)
         i = self._index.get(key)
         if i is None:
             i = self._index[key] = len(self.nodes)
@@ -101,21 +106,31 @@ def rebuild(program: Program, rewrite: Rewrite | None = None) -> Program:
     """Walk ``program`` in order, letting ``rewrite(builder, op, new_args, payload)``
     emit each node (by default: unchanged), and keep only what the outputs need."""
     b = Builder()
-    new = []
+    emit = rewrite or (lambda b, op, args, payload: b.add(op, args, payload))
+    new: list[int] = []
+    at = new.__getitem__
     for op, args, payload in program.nodes:
-        new_args = tuple(new[a] for a in args)
-        new.append(rewrite(b, op, new_args, payload) if rewrite else b.add(op, new_args, payload))
+        new.append(emit(b, op, tuple(map(at, args)), payload))
     return prune(Program(tuple(b.nodes), tuple(new[o] for o in program.outputs), program.inputs))
 
 
 def prune(program: Program) -> Program:
     """Drop nodes the outputs do not need, renumbering the rest in order."""
-    needed = set(program.outputs)
-    for i in range(len(program.nodes) - 1, -1, -1):
-        if i in needed:
-            needed.update(program.nodes[i][1])
-    keep = sorted(needed)
-    index = {old: new for new, old in enumerate(keep)}
-    nodes = tuple((op, tuple(index[a] for a in args), p)
-                  for op, args, p in (program.nodes[i] for i in keep))
-    return Program(nodes, tuple(index[o] for o in program.outputs), program.inputs)
+    nodes = program.nodes
+    needed = [False] * len(nodes)
+    for o in program.outputs:
+        needed[o] = True
+    for i in range(len(nodes) - 1, -1, -1):
+        if needed[i]:
+            for a in nodes[i][1]:
+                needed[a] = True
+    if all(needed):
+        return program
+    index: dict[int, int] = {}
+    kept = []
+    for i, keep in enumerate(needed):
+        if keep:
+            index[i] = len(kept)
+            op, args, p = nodes[i]
+            kept.append((op, tuple(map(index.__getitem__, args)), p))
+    return Program(tuple(kept), tuple(index[o] for o in program.outputs), program.inputs)

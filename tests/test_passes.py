@@ -5,7 +5,7 @@ import pytest
 
 import graphad as ga
 from graphad.evaluate import evaluate
-from graphad.passes import DEFAULT_PIPELINE, cse, dce, fold, optimise, simplify
+from graphad.passes import DEFAULT_PIPELINE, cse, dce, fold, optimise, schedule, simplify
 from graphad.program import Builder, Program, from_exprs
 
 
@@ -95,11 +95,31 @@ def test_dce_drops_what_outputs_do_not_need():
     assert len(p) == 4 and len(dce.run(p)) == 2
 
 
+def test_schedule_puts_values_next_to_their_uses():
+    xs = ga.symbols("x0:50")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(49))
+    program = from_exprs(ga.grad(f, xs), xs)
+    scheduled = schedule.run(program)
+    assert scheduled.op_counts() == program.op_counts() and len(scheduled) == len(program)
+    assert all(a < i for i, (_, args, _) in enumerate(scheduled.nodes) for a in args)  # still in order
+
+    def mean_distance(p):  # from a computed value to its first use
+        first = {}
+        for i, (_, args, _) in enumerate(p.nodes):
+            for a in args:
+                first.setdefault(a, i)
+        return np.mean([first[a] - a for a in first if p.nodes[a][0] not in ("const", "symbol")])
+
+    assert mean_distance(scheduled) < mean_distance(program) / 5
+    env = {s.name: v for s, v in zip(xs, np.linspace(-1, 1, 50))}
+    np.testing.assert_array_equal(values(scheduled, env), values(program, env))
+
+
 def test_report_lists_counts_per_pass():
     xs = ga.symbols("x0:100")
     f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(99))
     program, report = optimise(from_exprs([f, *ga.grad(f, xs)], xs))
     text = str(report)
     assert text.splitlines()[0].split() == ["pass", "nodes", "change"]
-    assert [row[0] for row in report.rows] == ["input", "cse", "fold", "simplify", "dce"]
+    assert [row[0] for row in report.rows] == ["input", "cse", "fold", "simplify", "dce", "schedule"]
     assert report.rows[-1][1] == len(program) < report.rows[0][1]  # the passes shrink it

@@ -15,6 +15,7 @@ Examples:
     fold            4       0
     simplify        4       0
     dce             4       0
+    schedule        4       0
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..program import Program
-from . import cse, dce, fold, simplify
+from . import cse, dce, fold, schedule, simplify
 
-DEFAULT_PIPELINE = [cse, fold, simplify, dce]
+DEFAULT_PIPELINE = [cse, fold, simplify, dce, schedule]
 
 
 @dataclass

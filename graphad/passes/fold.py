@@ -11,10 +11,14 @@ from ..registry import OPS
 
 
 def _fold(b: Builder, op, args, payload) -> int:
-    if args and all(b.nodes[a][0] == "const" for a in args):
-        with np.errstate(all="ignore"):
-            return b.const(float(OPS[op].value(*(np.float64(b.nodes[a][2]) for a in args))))
-    return b.add(op, args, payload)
+    nodes = b.nodes
+    for a in args:
+        if nodes[a][0] != "const":
+            return b.add(op, args, payload)
+    if not args:
+        return b.add(op, args, payload)
+    with np.errstate(all="ignore"):
+        return b.const(float(OPS[op].value(*(np.float64(nodes[a][2]) for a in args))))
 
 
 def run(program: Program, **options) -> Program:
