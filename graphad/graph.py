@@ -128,8 +128,9 @@ class Graph:
         """The sub-DAG of ``roots`` as plain records ``(op, arg_indices, value_or_name)``,
         in topological order (so the last record is the newest root)."""
         order = self.ancestors(roots)
-        index = {v: i for i, v in enumerate(order)}
-        return [(self.ops[v], tuple(index[a] for a in self.args[v]), self.payload[v]) for v in order]
+        at = {v: i for i, v in enumerate(order)}.__getitem__
+        ops, args, payload = self.ops, self.args, self.payload
+        return [(ops[v], tuple(map(at, args[v])), payload[v]) for v in order]
 
     def load(self, records: list[tuple]) -> list[int]:
         """Add exported records to this graph; returns the id of each record."""

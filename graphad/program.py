@@ -31,12 +31,8 @@ class Program:
 
     def key(self) -> str:
         """A structural hash: equal programs, and only they, share it."""
-        h = hashlib.sha256()
-        for op, args, payload in self.nodes:
-            p = float(payload).hex() if op == "const" else payload
-            h.update(f"{op}{args}{p};".encode())
-        h.update(f"|{self.outputs}|{self.inputs}".encode())
-        return h.hexdigest()
+        text = ";".join([f"{op}{args}{float(p).hex() if op == 'const' else p}" for op, args, p in self.nodes])
+        return hashlib.sha256(f"{text}|{self.outputs}|{self.inputs}".encode()).hexdigest()
 
     def to_exprs(self, graph: Graph | None = None) -> list[Expr]:
         """The outputs as expressions, rebuilt in ``graph`` (the current one by default)."""
