@@ -82,26 +82,39 @@ class Op:
         """The forward rule: d out = sum_i partial_i * d arg_i (chain products)."""
         if self.jvp is not None:
             return self.jvp(args, out, tangents)
-        from .expr import apply
-
         total = None
         for rule, t in zip(self.partials, tangents):
             if t is None or rule is None:
                 continue
-            term = apply("dmul", rule(*args, out), t)
-            total = term if total is None else total + term
+            term = _chain(rule(*args, out), t)
+            if term is not None:
+                total = term if total is None else total + term
         return total
 
     def adjoint(self, args: tuple, out, g, needed: tuple) -> tuple:
         """The reverse rule: each argument's contribution g * partial_i (chain products)."""
         if self.vjp is not None:
             return self.vjp(args, out, g, needed)
-        from .expr import apply
-
         return tuple(
-            apply("dmul", g, rule(*args, out)) if need and rule is not None else None
+            _chain(rule(*args, out), g, reverse=True) if need and rule is not None else None
             for rule, need in zip(self.partials, needed)
         )
+
+
+def _chain(partial, d, reverse: bool = False):
+    """The chain product ``dmul(partial, d)`` (``dmul(d, partial)`` in reverse mode);
+    None for a zero term. Partials that are plain numbers (those of add, sub,
+    neg...) skip building a constant node, with dmul's own simplifications."""
+    if type(partial) is float:
+        if partial == 1.0:
+            return d
+        if partial == -1.0:
+            return -d
+        if partial == 0.0:
+            return None
+    from .expr import apply
+
+    return apply("dmul", d, partial) if reverse else apply("dmul", partial, d)
 
 
 def register(op: Op) -> Op:
