@@ -20,6 +20,7 @@ import llvmlite.ir as lir
 import numpy as np
 from numba import types
 from numba.core import cgutils
+from numba.core.boxing import box_array
 from numba.core.datamodel.models import ArrayModel
 from numba.extending import box, intrinsic, register_model
 
@@ -39,17 +40,20 @@ register_model(ResultArray)(ArrayModel)
 
 @box(ResultArray)
 def _box_result(typ, val, c):
-    """Numba's array boxing, with the array's type read from the environment
-    (as Numba already reads its dtype) instead of unpickled at every call."""
-    dtype = c.env_manager.read_const(c.env_manager.add_const(np.dtype(np.float64)))
-    cls = c.env_manager.read_const(c.env_manager.add_const(np.ndarray))
-    i32 = lir.IntType(32)
-    fnty = lir.FunctionType(c.pyapi.pyobj, [c.pyapi.voidptr, c.pyapi.pyobj, i32, i32, c.pyapi.pyobj])
-    adapt = c.pyapi._get_function(fnty, name="NRT_adapt_ndarray_to_python_acqref")
-    struct = cgutils.alloca_once_value(c.builder, val)
-    array = c.builder.call(adapt, [c.builder.bitcast(struct, c.pyapi.voidptr), cls, i32(1), i32(1), dtype])
-    c.context.nrt.decref(c.builder, typ, val)  # the Python array now holds the reference
-    return array
+    """Numba's own array boxing, except that the array's Python type comes from
+    the environment (as Numba already reads the dtype) instead of being
+    unpickled at every call. Only that lookup is replaced; whatever else
+    Numba's boxing serialises goes its usual way."""
+    pyapi = c.pyapi
+    ndarray = c.env_manager.read_const(c.env_manager.add_const(np.ndarray))
+    marker = object()
+    serialize, unserialize = pyapi.serialize_object, pyapi.unserialize
+    pyapi.serialize_object = lambda obj: marker if obj is np.ndarray else serialize(obj)
+    pyapi.unserialize = lambda ref: ndarray if ref is marker else unserialize(ref)
+    try:
+        return box_array(types.Array(types.float64, 1, "C"), val, c)
+    finally:
+        del pyapi.serialize_object, pyapi.unserialize
 
 
 @intrinsic

@@ -1,3 +1,4 @@
+import numba
 import numpy as np
 import pytest
 from numba.core.runtime import _nrt_python, rtsys
@@ -48,3 +49,21 @@ def test_the_generated_module_returns_result_arrays():
     text = wrapper.source("k", "kernel", Layout((3,), (0, 3)), False, ("x",), False, False, True)
     assert "return (r, as_result(o1),)" in text
     compile(text, "wrapper", "exec")  # valid Python
+
+
+def test_returning_an_array_skips_numbas_per_call_unpickle():
+    @numba.njit
+    def plain(n):
+        return np.empty(n)
+
+    @numba.njit
+    def ours(n):
+        return wrapper.as_result(np.empty(n))
+
+    def unpickles(fn):  # calls in the function's IR, error paths included
+        fn(3)
+        lines = "".join(fn.inspect_llvm().values()).splitlines()
+        return sum(" call " in line and "@numba_unpickle(" in line for line in lines)
+
+    assert type(ours(3)) is np.ndarray and ours(3).shape == (3,)
+    assert unpickles(ours) == unpickles(plain) - 1  # the one on every return is gone
