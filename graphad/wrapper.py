@@ -10,7 +10,7 @@ handful of statements whatever the size of the program.
 Arrays returned by ``point`` are typed :class:`ResultArray`, whose boxing skips
 a step that Numba's own array boxing takes on every return (it unpickles the
 array's Python type through a Python-level call): that step costs about
-0.25 µs, more than the whole Rosenbrock-100 gradient.
+0.25 µs, as much as all the arithmetic of the Rosenbrock-100 gradient.
 """
 
 from __future__ import annotations
