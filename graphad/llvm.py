@@ -5,7 +5,8 @@ per input group (a scalar input or a vector of them) and one per output group.
 Emitting IR text is a few microseconds per node; LLVM then compiles it in time
 close to linear, as long as no single function grows too big (its passes turn
 superlinear on huge basic blocks). So long programs are cut into *chunks* of
-about ``chunk_size`` instructions, each its own ``noinline`` function; values
+about ``chunk_size`` instructions (output stores included), each its own
+``noinline`` function; values
 that cross chunks travel through a scratch array on the stack (or the heap,
 when large). Nothing is shared between calls, so kernels are thread-safe.
 """
@@ -55,27 +56,34 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
     for i, (op, _, payload) in enumerate(nodes):
         ref[i] = _literal(payload) if op == "const" else f"%v{i}"
 
-    # cut the computing nodes into chunks of about chunk_size instructions
-    chunks: list[list[int]] = [[]]
-    size = 0
-    for i, (op, _, _) in enumerate(nodes):
-        if op in ("const", "symbol"):
-            continue
-        n = OPS[op].ir.count("\n") + 1
-        if size + n > chunk_size and chunks[-1]:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(i)
-        size += n
-    chunk_of = {i: c for c, members in enumerate(chunks) for i in members}
-    crossing: dict[int, int] = {}  # node -> scratch slot, for values used in a later chunk
-    for i in chunk_of:
-        for a in nodes[i][1]:
-            if a in chunk_of and chunk_of[a] != chunk_of[i] and a not in crossing:
-                crossing[a] = len(crossing)
     outputs_of: dict[int, list[tuple[int, int]]] = {}
     for o, slot in zip(program.outputs, layout.out_slots()):
         outputs_of.setdefault(o, []).append(slot)
+
+    # Cut the work into chunks of about chunk_size instructions. The work is the
+    # computing nodes and the output stores (one item each: a constant output to
+    # thousands of slots must not make one huge block either, since LLVM's code
+    # generation turns superlinear on any huge block).
+    leaf = ("const", "symbol")
+    chunks: list[list[tuple[int, tuple | None]]] = [[]]  # items: (node, None) or (node, out slot)
+    size = 0
+    for i, (op, _, _) in enumerate(nodes):
+        items = [] if op in leaf else [(i, None)]
+        items += [(i, slot) for slot in outputs_of.get(i, ())]
+        for item in items:
+            n = 2 if item[1] is not None else OPS[op].ir.count("\n") + 1
+            if size + n > chunk_size and chunks[-1]:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += n
+    chunk_of = {i: c for c, items in enumerate(chunks) for i, slot in items if slot is None}
+    crossing: dict[int, int] = {}  # node -> scratch slot, for values used in a later chunk
+    for c, items in enumerate(chunks):
+        for i, slot in items:
+            for a in (nodes[i][1] if slot is None else (i,)):
+                if a in chunk_of and chunk_of[a] != c and a not in crossing:
+                    crossing[a] = len(crossing)
 
     params = ", ".join([f"double* noalias %i{g}" for g in range(len(layout.in_sizes))]
                        + [f"double* noalias %o{g}" for g in range(len(layout.out_sizes))])
@@ -93,18 +101,22 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
         lines.append(f"  store double {value}, double* %s{tag}")
 
     multi = len(chunks) > 1
-    for c, members in enumerate(chunks):
+    for c, items in enumerate(chunks):
         attrs = "noinline nounwind" if multi else "alwaysinline nounwind"
         lines.append(f"define internal void @{name}.{c}({params}, double* noalias %tmp) {attrs} {{")
         lines.append("entry:")
-        member_set = set(members)
-        for a in sorted({a for i in members for a in nodes[i][1]} - member_set):
+        computed = {i for i, slot in items if slot is None}
+        used = {a for i, slot in items for a in (nodes[i][1] if slot is None else (i,))} - computed
+        for a in sorted(used):
             if nodes[a][0] == "symbol":
                 g, k = in_slot[nodes[a][2]]
                 load(f"%v{a}", f"%i{g}", k)
             elif nodes[a][0] != "const":
                 load(f"%v{a}", "%tmp", crossing[a])
-        for i in members:
+        for i, slot in items:
+            if slot is not None:
+                store(ref[i], f"%o{slot[0]}", slot[1], f"{i}.o{slot[0]}.{slot[1]}")
+                continue
             op, arg_ids, _ = nodes[i]
             text = OPS[op].ir.format(*(ref[a] for a in arg_ids), out=f"%v{i}", t=f"%v{i}.")
             for m in _CALL.finditer(text):
@@ -112,20 +124,10 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
             lines.extend("  " + line for line in text.split("\n"))
             if i in crossing:
                 store(f"%v{i}", "%tmp", crossing[i], f"{i}.t")
-            for j, (g, k) in enumerate(outputs_of.get(i, ())):
-                store(f"%v{i}", f"%o{g}", k, f"{i}.o{j}")
         lines += ["  ret void", "}"]
 
-    # the entry point: outputs that are leaves, scratch space, then the chunks in order
+    # the entry point: scratch space, then the chunks in order
     lines += [f"define void @{name}({params}) nounwind {{", "entry:"]
-    for o in sorted(outputs_of):
-        op, _, payload = nodes[o]
-        if op == "symbol":
-            g, k = in_slot[payload]
-            load(f"%v{o}", f"%i{g}", k)
-        if op in ("const", "symbol"):
-            for j, (g, k) in enumerate(outputs_of[o]):
-                store(ref[o], f"%o{g}", k, f"{o}.o{j}")
     heap = len(crossing) > _STACK_SLOTS
     if heap:
         lines.append(f"  %tmp.raw = call i8* @malloc(i64 {8 * len(crossing)})")

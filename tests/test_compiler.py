@@ -174,6 +174,19 @@ def test_large_graph_is_split_into_chunks(rng):
     np.testing.assert_allclose([v, *g], want, rtol=1e-13)
 
 
+def test_output_stores_are_chunked_too():
+    # a sparse Jacobian stores one constant 0 into thousands of slots: those stores
+    # must be spread over chunks like any other work (one huge block of them took
+    # LLVM 1.5 s at 4,000 stores)
+    xs = ga.symbols("x0:400")
+    outs = [[xs[i] * xs[i] for i in range(400)], [ga.expr.constant(0.0)] * 2000, [xs[3]] * 2000]
+    fn = ga.compile(outs, [xs], chunk_size=100)
+    functions = fn.llvm_ir.split("\ndefine ")
+    assert max(f.count("\n  store") for f in functions) <= 50
+    sq, zeros, x3 = fn(np.arange(400.0))
+    assert sq.tolist() == [i * i for i in range(400)] and not zeros.any() and (x3 == 3.0).all()
+
+
 def test_readable_source_and_ir():
     x = ga.symbols("x")
     fn = ga.compile(ga.grad(ga.exp(x**2), x), [x])
