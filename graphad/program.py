@@ -82,8 +82,11 @@ class Builder:
         if op == "const":
             key = (op, args, float(payload).hex())  # hex keeps -0.0 and nan apart
         else:
-            if op in self._commutative:
-                args = (args[1], args[0]) if len(args) == 2 and args[0] > args[1] else tuple(sorted(args))
+            if op in self._commutative:  # canonical operand order
+                if len(args) != 2:
+                    args = tuple(sorted(args))
+                elif args[0] > args[1]:
+                    args = (args[1], args[0])
             key = (op, args, payload)
         i = self._index.get(key)
         if i is None:
