@@ -99,11 +99,11 @@ def test_every_mode_matches_sympy(case, seed):
 
 
 @settings(max_examples=COMPILED_EXAMPLES)
-@given(expressions(), st.integers(0, 2**32 - 1))
-def test_compiled_matches_the_evaluator(case, seed):
+@given(expressions(), st.integers(0, 2**32 - 1), st.sampled_from([500, 7, 2]))
+def test_compiled_matches_the_evaluator(case, seed, chunk_size):
     f, xs = case
-    outs = [f, ga.grad(f, xs), sum(ga.hessian(f, xs), [])]
-    fn = ga.compile(outs, [xs])
+    outs = [f, ga.grad(f, xs), sum(ga.hessian(f, xs), [])]  # constant and repeated outputs too
+    fn = ga.compile(outs, [xs], chunk_size=chunk_size)  # small chunks: values cross chunks
     point = sample(seed)
     value, g, h = fn(point)
     want = ga.evaluate([f, *outs[1], *outs[2]], dict(zip(xs, point)))
