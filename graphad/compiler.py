@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import math
 import os
 import pickle
 import sys
@@ -467,15 +468,10 @@ class Compiled(CPUDispatcher):
             raise TypeError(f"expected {len(sizes)} argument(s) ({labels}), got {len(args)}")
         arrays, batch_shapes = [], []
         for label, size, a in zip(self._in_labels, sizes, args):
-            if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
-                raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
-            try:
-                arr = np.asarray(a)
-            except Exception as e:
-                raise TypeError(f"argument {label!r} is not a number or array: {e}") from None
-            if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
-                raise TypeError(f"argument {label!r} has dtype {arr.dtype}; give real numbers")
-            arr = arr.astype(np.float64, copy=False)
+            if type(a) is np.ndarray and a.dtype == _FLOAT64:
+                arr = a  # the common batch call: no conversion
+            else:
+                arr = _as_float_array(a, label)
             if size:
                 if arr.ndim == 0 or arr.shape[-1] != size:
                     raise ValueError(f"argument {label!r} must have length {size} in its last axis, "
@@ -484,10 +480,12 @@ class Compiled(CPUDispatcher):
             else:
                 batch_shapes.append(arr.shape)
             arrays.append(arr)
-        try:
-            shape = np.broadcast_shapes(*batch_shapes)
-        except ValueError:
-            raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
+        shape = batch_shapes[0]
+        if any(s != shape for s in batch_shapes):
+            try:
+                shape = np.broadcast_shapes(*batch_shapes)
+            except ValueError:
+                raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
         if shape == ():
             # exactly the types compiled for (C-contiguous and writable), so this call
             # takes the fast path and cannot come back here
@@ -497,9 +495,15 @@ class Compiled(CPUDispatcher):
         return self._batch(arrays, shape)
 
     def _batch(self, arrays, shape):
-        n = int(np.prod(shape))
-        ins = [np.require(np.broadcast_to(a, shape + ((s,) if s else ())), requirements=["C", "W"])
-               .reshape((n, s) if s else n) for a, s in zip(arrays, self.layout.in_sizes)]
+        n = math.prod(shape)
+        ins = []
+        for a, s in zip(arrays, self.layout.in_sizes):
+            full = shape + (s,) if s else shape
+            if a.shape != full:
+                a = np.broadcast_to(a, full)
+            if not (a.flags.c_contiguous and a.flags.writeable):
+                a = np.array(a, dtype=np.float64, order="C")  # a writable, contiguous copy
+            ins.append(a.reshape((n, s) if s else n))
         outs = [np.empty((n, s) if s else (n,)) for s in self.layout.out_sizes]
         if n:
             try:
@@ -510,5 +514,21 @@ class Compiled(CPUDispatcher):
                 _flush(self._module)  # the first call may meet a corrupt cache entry
                 self._module.batch(*ins, *outs)
             self._batch_ready = True
-        results = [o.reshape(shape + ((s,) if s else ())) for o, s in zip(outs, self.layout.out_sizes)]
+        results = [o.reshape(shape + (s,) if s else shape) for o, s in zip(outs, self.layout.out_sizes)]
         return results[0] if self._single else tuple(results)
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _as_float_array(a, label: str) -> np.ndarray:
+    """``a`` as a float64 array, or a clear error naming the argument."""
+    if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
+        raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
+    try:
+        arr = np.asarray(a)
+    except Exception as e:
+        raise TypeError(f"argument {label!r} is not a number or array: {e}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"argument {label!r} has dtype {arr.dtype}; give real numbers")
+    return arr.astype(np.float64, copy=False)

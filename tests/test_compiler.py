@@ -112,6 +112,31 @@ def test_mixed_scalar_and_vector_inputs_broadcast():
     assert v[1, 2] == 2 * 1 + 3 * 2 * 3
 
 
+def test_batches_of_any_memory_layout():
+    x, y = ga.symbols("x y")
+    ws = ga.symbols("w0:2")
+    fn = ga.compile([x * ws[0] - y, [ws[1] * x, y]], [x, y, ws])
+    rng = np.random.default_rng(1)
+    big = rng.uniform(-1, 1, (4, 6))
+    w = np.asfortranarray(rng.uniform(-1, 1, (4, 3, 2)))
+    readonly = big[:, 1].copy()
+    readonly.flags.writeable = False
+    cases = [(big[:, ::2], big[:, 1::2], w),  # strided views, Fortran order
+             (readonly[:, None], big[:, :3], w),  # read-only, broadcast
+             (np.arange(3), 2, w[0]),  # ints
+             (big[:, :1].astype(np.float32), 1.0, w)]  # float32
+    for xs, ys, wv in cases:
+        v, vec = fn(xs, ys, wv)
+        points = np.broadcast_shapes(np.shape(xs), np.shape(ys), wv.shape[:-1])
+        X, Y, W = np.broadcast_to(xs, points), np.broadcast_to(ys, points), np.broadcast_to(wv, points + (2,))
+        assert v.shape == points and vec.shape == points + (2,)
+        for i in np.ndindex(points):
+            pv, pvec = fn(float(X[i]), float(Y[i]), np.ascontiguousarray(W[i]))
+            assert v[i] == pv and vec[i].tolist() == pvec.tolist()
+    empty = fn(np.zeros(0), 1.0, np.zeros((0, 2)))
+    assert empty[0].shape == (0,) and empty[1].shape == (0, 2)
+
+
 def test_single_output_and_int_arguments():
     x, y = ga.symbols("x y")
     fn = ga.compile(x * y + 1, [x, y])
