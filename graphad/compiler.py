@@ -84,13 +84,6 @@ def cache_dir() -> str:
     return path
 
 
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _import(path: str, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -327,13 +320,11 @@ def _load_module(source, options: Options, key: str):
         optimised = optimise(source.program(), options.passes, assume_finite=options.assume_finite)
         program = optimised[0]
         linked = len(program) <= LINK_NODES
-        _write(base + ".ll", emit(program, layout, name, options.chunk_size))
+        kernels.write_file(base + ".ll", emit(program, layout, name, options.chunk_size))
         nogil = len(program) > NOGIL_NODES
-        _write(base + ".py", wrapper.source(key, name, layout, options.parallel, options.in_labels,
-                                             options.single, nogil, linked))
-        with open(base + ".pkl.tmp", "wb") as f:
-            pickle.dump(optimised, f)
-        os.replace(base + ".pkl.tmp", base + ".pkl")
+        kernels.write_file(base + ".py", wrapper.source(key, name, layout, options.parallel,
+                                                        options.in_labels, options.single, nogil, linked))
+        kernels.write_file(base + ".pkl", pickle.dumps(optimised))
 
     if not all(os.path.exists(base + ext) for ext in (".py", ".ll", ".pkl")):
         generate()

@@ -47,6 +47,15 @@ def compile_object(ir_text: str) -> bytes:
     return tm.emit_object(module)
 
 
+def write_file(path: str, data: str | bytes) -> None:
+    """Write a cache file atomically (a private temporary file, then a rename), so
+    another process or thread never reads half of it."""
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 def _read_checked(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -67,10 +76,7 @@ def load(name: str, base: str, fresh: bool = False) -> None:
         if obj is None:
             with open(base + ".ll") as f:
                 obj = compile_object(f.read())
-            tmp = f"{base}.o.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(hashlib.sha256(obj).digest() + obj)
-            os.replace(tmp, base + ".o")
+            write_file(base + ".o", hashlib.sha256(obj).digest() + obj)
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
