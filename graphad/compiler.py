@@ -239,21 +239,23 @@ class GradientSource:
     wrt: tuple[str, ...]
     value: bool
 
+    def function(self) -> Program:
+        """The program of f itself."""
+        return Program(self.records, (len(self.records) - 1,), self.wrt)
+
     def op_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for op, _, _ in self.records:
-            counts[op] = counts.get(op, 0) + 1
-        return counts
+        return self.function().op_counts()
 
     def key(self) -> str:
         # f's structure, the inputs, and what differentiates it: the rules of its ops
+        function = self.function()
         rules = []
-        for op in sorted(self.op_counts()):
+        for op in sorted(function.op_counts()):
             if op in OPS:
                 rules.append((op, [(r.__code__.co_code, repr(r.__code__.co_consts)) if r else None
                                    for r in OPS[op].partials]))
         stamp = _source_stamp("ops.py", "reverse.py", "registry.py")
-        body = Program(self.records, (len(self.records) - 1,), self.wrt).key()
+        body = function.key()
         return hashlib.sha256(repr(("grad", body, self.wrt, self.value, rules, stamp)).encode()).hexdigest()
 
     def program(self) -> Program:
@@ -291,11 +293,12 @@ def _build(source, options: Options) -> Compiled:
     lazy source such as :class:`GradientSource` (anything with ``key()``,
     ``op_counts()`` and ``program()``). The cache is keyed on the source, so a
     cache hit skips the passes, and for a lazy source building the program too."""
-    unknown = sorted(op for op in source.op_counts() if op not in OPS and op not in ("const", "symbol"))
+    ops = source.op_counts()
+    unknown = sorted(op for op in ops if op not in OPS and op not in ("const", "symbol"))
     if unknown:
         raise ValueError(f"the op(s) {', '.join(unknown)} are not registered in this process: import "
                          "the module that defines them (with ga.define_op) first")
-    templates = sorted((op, OPS[op].ir) for op in source.op_counts() if op in OPS)
+    templates = sorted((op, OPS[op].ir) for op in ops if op in OPS)
     key = hashlib.sha256(repr((
         source.key(), options.key(), templates, __version__, _generator_stamp(),
         numba.__version__, llvmlite.__version__,
@@ -317,7 +320,7 @@ def _load_module(source, options: Options, key: str):
 
     def generate():
         nonlocal optimised
-        optimised = optimise(source.program(), options.passes, assume_finite=options.assume_finite)
+        optimised = _run_passes(source, options)
         program = optimised[0]
         linked = len(program) <= LINK_NODES
         kernels.write_file(base + ".ll", emit(program, layout, name, options.chunk_size))
@@ -343,6 +346,10 @@ def _load_module(source, options: Options, key: str):
                 raise
             generate()  # a corrupt or stale cache entry: write it anew, compile from scratch
     raise AssertionError("unreachable")
+
+
+def _run_passes(source, options: Options) -> tuple[Program, Report]:
+    return optimise(source.program(), options.passes, assume_finite=options.assume_finite)
 
 
 def _flush(module) -> None:
@@ -408,8 +415,7 @@ class Compiled(CPUDispatcher):
                 with open(module.__file__[:-3] + ".pkl", "rb") as f:
                     module.optimised = pickle.load(f)
             except Exception:  # unreadable: the passes are deterministic, run them again
-                module.optimised = optimise(self._source.program(), self._options.passes,
-                                            assume_finite=self._options.assume_finite)
+                module.optimised = _run_passes(self._source, self._options)
         return module.optimised
 
     @property
