@@ -200,7 +200,7 @@ def apply(name: str, *args) -> Expr:
         ids.append(e.id)
         all_const = all_const and graph.ops[e.id] == "const"
     if all_const:
-        return constant(_fold(op, tuple(graph.payload[i] for i in ids)), graph)
+        return constant(fold(op, tuple(graph.payload[i] for i in ids)), graph)
     if op.simplify is not None:
         simpler = op.simplify(*exprs)
         if simpler is not None:
@@ -211,9 +211,10 @@ def apply(name: str, *args) -> Expr:
 _folded: dict[tuple, float] = {}  # differentiation folds the same few constants again and again
 
 
-def _fold(op, values: tuple) -> float:
-    """``op`` applied to constants, by the op's own evaluator (memoised)."""
-    key = (op.value, *(v.hex() for v in values))  # hex keeps -0.0 and 0.0 apart
+def fold(op, values: tuple) -> float:
+    """``op`` applied to constant values, by the op's own evaluator (memoised);
+    the constant-folding pass uses it too."""
+    key = (op.value, *(float(v).hex() for v in values))  # hex keeps -0.0 and 0.0 apart
     result = _folded.get(key)
     if result is None:
         with np.errstate(all="ignore"):
