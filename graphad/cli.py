@@ -47,7 +47,7 @@ def _expression(text: str, at: dict[str, float]):
     import graphad as ga
 
     f = parse(text)
-    names = sorted({n["name"] for _, n in ga.to_networkx([f]).nodes(data=True) if n["op"] == "symbol"})
+    names = sorted(f.graph.symbol_names([f.id]))
     symbols = [ga.symbols(n) for n in names]
     missing = [n for n in names if n not in at]
     if at and missing:

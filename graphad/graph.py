@@ -124,6 +124,10 @@ class Graph:
                     stack.append(a)
         return sorted(seen)
 
+    def symbol_names(self, roots: Iterable[int]) -> set[str]:
+        """The names of the symbols that ``roots`` depend on."""
+        return {self.payload[v] for v in self.ancestors(roots) if self.ops[v] == "symbol"}
+
     def export(self, roots: Iterable[int]) -> list[tuple]:
         """The sub-DAG of ``roots`` as plain records ``(op, arg_indices, value_or_name)``,
         in topological order (so the last record is the newest root)."""

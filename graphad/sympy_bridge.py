@@ -270,7 +270,7 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     ssyms = [sp.Symbol(s.name, real=True) for s in syms]
     # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
     graph = f.graph
-    names = {graph.payload[v] for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"}
+    names = graph.symbol_names([f.id])
     names |= {s.name for s in sf.free_symbols} | {s.name for s in syms}
     free = [sp.Symbol(n, real=True) for n in sorted(names)]
     reference = {"gradient (forward mode)": [sp.diff(sf, s) for s in ssyms]}
