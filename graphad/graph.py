@@ -177,6 +177,16 @@ class Graph:
         return G
 
 
+def greedy_colouring(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
+    """Colours of the vertices ``0..n-1`` such that no edge joins two of one
+    colour: networkx's greedy colouring, largest degree first."""
+    G = nx.Graph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from(edges)
+    colouring = nx.greedy_color(G, strategy="largest_first")
+    return [colouring[v] for v in range(n)]
+
+
 _default = Graph()
 _current: contextvars.ContextVar[Graph] = contextvars.ContextVar("graphad_graph", default=_default)
 

@@ -21,6 +21,7 @@ import numpy as np
 from .compiler import compile as ga_compile
 from .expr import as_expr_list, as_one_expr, as_symbol_list, constant
 from .forward import jvp
+from .graph import greedy_colouring
 from .registry import OPS
 from .reverse import grad
 
@@ -123,21 +124,13 @@ def hessian_sparsity(f, wrt):
 
 def column_colouring(pattern) -> np.ndarray:
     """Colours of the columns such that columns of one colour share no row."""
-    import networkx as nx
-
     pattern = pattern.tocsc().astype(bool)
     n = pattern.shape[1]
-    G = nx.Graph()
-    G.add_nodes_from(range(n))
     rows = pattern.T.tocsr()  # rows of this: for each column, its rows
     by_row = pattern.tocsr()
-    for j in range(n):
-        for i in rows.indices[rows.indptr[j]:rows.indptr[j + 1]]:
-            for k in by_row.indices[by_row.indptr[i]:by_row.indptr[i + 1]]:
-                if k > j:
-                    G.add_edge(j, k)
-    colouring = nx.greedy_color(G, strategy="largest_first")
-    return np.array([colouring[j] for j in range(n)], dtype=np.int64)
+    edges = [(j, k) for j in range(n) for i in rows.indices[rows.indptr[j]:rows.indptr[j + 1]]
+             for k in by_row.indices[by_row.indptr[i]:by_row.indptr[i + 1]] if k > j]
+    return np.array(greedy_colouring(n, edges), dtype=np.int64)
 
 
 class SparseDerivative:
