@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compiler import compile as ga_compile
+from .compiler import compile_grad
 from .derivatives import hessian, hvp
 from .expr import as_one_expr, as_symbol_list
-from .reverse import grad
 
 
 @dataclass
@@ -45,9 +45,11 @@ def _setup(f, wrt, x0, what):
     return f, syms, x
 
 
-def _value_and_grad(f, syms):
-    fg = ga_compile([f, grad(f, syms)], [syms])
-    return lambda x: fg(x)
+def _compiled_hessian(f, syms):
+    """x -> the Hessian of f at x, an n x n array."""
+    entries = ga_compile([sum(hessian(f, syms), [])], [syms])
+    n = len(syms)
+    return lambda x: entries(np.asarray(x, dtype=np.float64))[0].reshape(n, n)
 
 
 _EPS = np.finfo(np.float64).eps
@@ -92,7 +94,7 @@ def gradient_descent(f, wrt, x0, *, step: float = 1e-3, line_search: bool = Fals
         (True, [1.0, -2.0])
     """
     f, syms, x = _setup(f, wrt, x0, "gradient_descent")
-    fg = _value_and_grad(f, syms)
+    fg = compile_grad(f, syms)
     return _minimise(fg, x, lambda x, g: -g, step=step, line_search=line_search, tol=tol,
                      max_iter=max_iter)
 
@@ -148,10 +150,9 @@ def newton(f, wrt, x0, *, tol: float = 1e-10, max_iter: int = 500) -> OptimizeRe
         (True, [1.0, 1.0], True)
     """
     f, syms, x = _setup(f, wrt, x0, "newton")
-    fg = _value_and_grad(f, syms)
-    n = len(syms)
-    h_entries = ga_compile([sum(hessian(f, syms), [])], [syms])
-    return _minimise(fg, x, lambda x, g: _newton_direction(h_entries(x)[0].reshape(n, n), g),
+    fg = compile_grad(f, syms)
+    hess = _compiled_hessian(f, syms)
+    return _minimise(fg, x, lambda x, g: _newton_direction(hess(x), g),
                      step=1.0, line_search=True, tol=tol, max_iter=max_iter)
 
 
@@ -191,7 +192,7 @@ class Objective:
         key = x.tobytes()
         if self._last is None or self._last[0] != key:
             if self._fg is None:
-                self._fg = _value_and_grad(self._f, self._syms)
+                self._fg = compile_grad(self._f, self._syms)
             fx, g = self._fg(x)
             self._last = (key, fx, g)
         return self._last[1], self._last[2]
@@ -204,9 +205,8 @@ class Objective:
 
     def hess(self, x) -> np.ndarray:
         if self._h is None:
-            self._h = ga_compile([sum(hessian(self._f, self._syms), [])], [self._syms])
-        n = len(self._syms)
-        return self._h(np.asarray(x, dtype=np.float64))[0].reshape(n, n)
+            self._h = _compiled_hessian(self._f, self._syms)
+        return self._h(x)
 
     def hessp(self, x, p) -> np.ndarray:
         if self._hv is None:
