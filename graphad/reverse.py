@@ -6,6 +6,16 @@ from .expr import Expr, as_expr_list, as_one_expr, as_seed_list, as_symbol_list,
 from .registry import OPS
 
 
+def active_nodes(graph, order: list[int], inputs: list[int]) -> set[int]:
+    """The nodes of ``order`` (a topological order) on a path from ``inputs``:
+    the only ones whose adjoints can be nonzero."""
+    active = set(inputs)
+    for v in order:
+        if any(a in active for a in graph.args[v]):
+            active.add(v)
+    return active
+
+
 def adjoints(outputs: list[Expr], cotangents: list[Expr], wrt: list[Expr]) -> list[Expr]:
     """Adjoint expressions of ``wrt`` for the output weights ``cotangents``.
 
@@ -16,10 +26,7 @@ def adjoints(outputs: list[Expr], cotangents: list[Expr], wrt: list[Expr]) -> li
     """
     graph = outputs[0].graph
     order = graph.ancestors(e.id for e in outputs)
-    active = {s.id for s in wrt}
-    for v in order:
-        if any(a in active for a in graph.args[v]):
-            active.add(v)
+    active = active_nodes(graph, order, [s.id for s in wrt])
     adjoint: dict[int, Expr] = {}
     for e, c in zip(outputs, cotangents):
         if e.id in active and not is_const(c, 0.0):  # a zero weight adds nothing

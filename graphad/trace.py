@@ -26,6 +26,7 @@ from .expr import Expr, apply, as_expr_list, constant, format_number, to_str
 from .forward import tangents
 from .graph import Graph
 from .registry import OPS
+from .reverse import active_nodes
 
 DOT, BAR = "\u0307", "\u0304"  # combining dot and bar: v̇, v̄
 
@@ -252,10 +253,7 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
     for r in rows:
         r["sweep"] = "primal"
     adjoint: dict[int, float] = {}
-    active = set(inputs)
-    for v in order:
-        if any(a in active for a in graph.args[v]):
-            active.add(v)
+    active = active_nodes(graph, order, inputs)
     for e, w in seed.items():
         e = e if isinstance(e, Expr) else None
         if e is None or e.id not in namer.name:
