@@ -13,6 +13,22 @@ Examples:
 """
 
 from ._version import __version__
+from .arrays import (
+    broadcast_to,
+    concatenate,
+    dot,
+    logsumexp,
+    matmul,
+    max,
+    mean,
+    reshape,
+    softmax,
+    stack,
+    stop_gradient,
+    sum,
+    take,
+    transpose,
+)
 from .compiler import compile, compile_grad
 from .custom import define_op
 from .derivatives import derivative, hessian, hvp, jacobian
@@ -87,10 +103,11 @@ def to_networkx(outputs):
 
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "compare_symbolic", "compile", "compile_grad", "cos", "cosh", "crosscheck",
-    "current_graph", "define_op", "derivative", "erf", "evaluate", "exp", "expm1", "from_sympy",
-    "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot", "jacobian",
-    "jacobian_sparsity", "jvp", "log", "log1p", "maximum", "minimum", "newton", "picture",
-    "picture_passes", "scipy_objective", "sign", "sin", "sinh", "sparse_hessian", "sparse_jacobian",
-    "sqrt", "symbols", "tan", "tanh", "to_networkx", "to_sympy", "trace", "vjp", "where",
+    "atan2", "atanh", "broadcast_to", "compare_symbolic", "compile", "compile_grad", "concatenate", "cos",
+    "cosh", "crosscheck", "current_graph", "define_op", "derivative", "dot", "erf", "evaluate", "exp",
+    "expm1", "from_sympy", "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot",
+    "jacobian", "jacobian_sparsity", "jvp", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean",
+    "minimum", "newton", "picture", "picture_passes", "reshape", "scipy_objective", "sign", "sin", "sinh",
+    "softmax", "sparse_hessian", "sparse_jacobian", "sqrt", "stack", "stop_gradient", "sum", "symbols",
+    "take", "tan", "tanh", "to_networkx", "to_sympy", "trace", "transpose", "vjp", "where",
 ]

@@ -36,7 +36,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import kernels, wrapper
 from ._version import __version__
-from .expr import Expr, as_expr, as_one_expr, as_symbol_list
+from .expr import Expr, as_expr, as_one_expr, as_symbol_list, require_scalars
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
@@ -190,10 +190,8 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     if len({e.graph for e in flat_out + flat_in}) > 1:
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
     program = from_exprs(flat_out, flat_in)
-    in_labels = _labels(in_items)
-    pipeline = None if passes is None else tuple(passes)
-    options = Options(Layout(in_sizes, out_sizes), single, tuple(in_labels), parallel, assume_finite,
-                      pipeline, chunk_size)
+    options = _options("compile", Layout(in_sizes, out_sizes), single, _labels(in_items), parallel,
+                       assume_finite, passes, chunk_size)
     return _build(program, options)
 
 
@@ -218,17 +216,34 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
         (2.0, [2.0, 1.0, 1.0])
     """
     f = as_one_expr(f, "compile_grad")
-    syms, _ = as_symbol_list(wrt, "compile_grad")
+    syms, _ = as_symbol_list(wrt, "compile_grad", f.graph)
     if not syms:
         raise ValueError("compile_grad: no symbols given")
     names = _distinct_names(syms, "compile_grad")
-    if f.graph is not syms[0].graph:
-        raise ValueError("compile_grad: f and wrt come from different graphad graphs")
+    require_scalars([f, *syms], "compile_grad")
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)
     n = len(syms)
-    options = Options(Layout((n,), (0, n) if value else (n,)), not value, tuple(_labels([syms])), parallel,
-                      assume_finite, None if passes is None else tuple(passes), chunk_size)
+    options = _options("compile_grad", Layout((n,), (0, n) if value else (n,)), not value, _labels([syms]),
+                       parallel, assume_finite, passes, chunk_size)
     return _build(source, options)
+
+
+def _options(what: str, layout, single, labels, parallel, assume_finite, passes, chunk_size) -> Options:
+    """Type-checked :class:`Options`: option values are data, never code."""
+    for name, flag in (("parallel", parallel), ("assume_finite", assume_finite)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{what}: {name} must be True or False, not {flag!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise TypeError(f"{what}: chunk_size must be a whole number >= 1, not {chunk_size!r}")
+    if passes is not None:
+        if not isinstance(passes, (list, tuple)):
+            raise TypeError(f"{what}: passes must be a list of passes, not {type(passes).__name__}")
+        for p in passes:
+            if not callable(getattr(p, "run", None)):
+                raise TypeError(f"{what}: the pass {p!r} has no run(program, assume_finite=...) function")
+        passes = tuple(passes)
+    return Options(layout, single, tuple(labels), bool(parallel), bool(assume_finite), passes,
+                   int(chunk_size))
 
 
 @dataclass(frozen=True)

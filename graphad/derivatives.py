@@ -35,7 +35,7 @@ def derivative(f, x, mode: str = "reverse", n: int = 1) -> Expr:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"derivative: n must be a whole number >= 0, not {n!r}")
     (f,), single = as_expr_list(f, "derivative")
-    (x,), _ = as_symbol_list(x, "derivative")
+    (x,), _ = as_symbol_list(x, "derivative", f.graph)
     for _ in range(n):
         f = jvp(f, x, 1.0) if mode == "forward" else grad(f, x)
     return f
@@ -56,7 +56,7 @@ def jacobian(outputs, inputs, mode: str = "auto") -> list[list[Expr]]:
     """
     _check_mode(mode, ("auto",) + MODES, "jacobian")
     outs, _ = as_expr_list(outputs, "jacobian")
-    syms, _ = as_symbol_list(inputs, "jacobian")
+    syms, _ = as_symbol_list(inputs, "jacobian", outs[0].graph)
     if mode == "auto":
         mode = "forward" if len(syms) < len(outs) else "reverse"
     if mode == "reverse":
@@ -83,7 +83,7 @@ def hessian(f, wrt) -> list[list[Expr]]:
         [[y*2, 2*x], [2*x, 0]]
     """
     f = as_one_expr(f, "hessian")
-    syms, _ = as_symbol_list(wrt, "hessian")
+    syms, _ = as_symbol_list(wrt, "hessian", f.graph)
     g = grad(f, syms)
     graph = f.graph
     zero, one = constant(0.0, graph), constant(1.0, graph)
@@ -108,5 +108,6 @@ def hvp(f, wrt, v) -> list[Expr]:
         >>> ga.hvp(x**2 * y, [x, y], [1.0, 0.0])
         [y*2, 2*x]
     """
-    syms, _ = as_symbol_list(wrt, "hvp")
+    f = as_one_expr(f, "hvp")
+    syms, _ = as_symbol_list(wrt, "hvp", f.graph)
     return jvp(grad(f, syms), syms, v)

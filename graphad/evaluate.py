@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import shapes as S
 from .expr import Expr, as_expr_list
 from .graph import Graph
 from .registry import OPS
@@ -67,24 +68,58 @@ def batch_shape(values: dict[int, np.ndarray]) -> tuple[int, ...]:
 
 
 def node_values(graph: Graph, roots: list[int], env: dict) -> dict[int, np.ndarray]:
-    """The value of every node that ``roots`` depend on (used by traces too)."""
+    """The value of every node that ``roots`` depend on (used by traces too).
+
+    In a graph of scalars, inputs may be arrays of points (broadcast against
+    each other). In a graph with array nodes, each input must have its
+    symbol's shape: its size names are bound from it, and every array op's
+    result is checked against its shape at those sizes."""
     order = graph.ancestors(roots)
     values = input_values(graph, env, order)
-    batch_shape(values)
+    shapes = graph.shapes
+    sizes = _bind_sizes(graph, values) if any(shapes[v] for v in order) else None
+    if sizes is None:
+        batch_shape(values)
     with np.errstate(all="ignore"):
         for v in order:
             if v in values:
                 continue
             op = graph.ops[v]
             if op == "const":
-                values[v] = np.float64(graph.payload[v])
-            else:
-                values[v] = OPS[op].value(*(values[a] for a in graph.args[v]))
+                payload = graph.payload[v]
+                values[v] = payload if type(payload) is np.ndarray else np.float64(payload)
+                continue
+            rule = OPS[op]
+            args = [values[a] for a in graph.args[v]]
+            if rule.shape is None:
+                values[v] = rule.value(*args)
+                continue
+            shape = S.resolve(shapes[v], sizes)
+            value = rule.value(graph.payload[v], shape, *args)
+            if np.shape(value) != shape:
+                raise ValueError(
+                    f"evaluate: {Expr(graph, v)} has shape {S.fmt(np.shape(value))} at the sizes {sizes}, "
+                    f"not {S.fmt(shape)}: a slice reaches past the end of a named axis"
+                )
+            values[v] = value
     return values
+
+
+def _bind_sizes(graph: Graph, values: dict) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for v, value in values.items():
+        try:
+            S.bind(sizes, graph.payload[v], graph.shapes[v], np.shape(value))
+        except ValueError as e:
+            raise ValueError(f"evaluate: {e}") from None
+    return sizes
 
 
 def evaluate(outputs, env: dict):
     """Evaluate expressions at a point (floats) or at many points (arrays).
+
+    In a graph with array symbols, each value has its symbol's shape (the
+    size names are bound from them) and array outputs come back as arrays.
 
     ``env`` maps each symbol (or its name) to a number or an array; arrays
     broadcast against each other, as in NumPy. One expression gives one
@@ -105,6 +140,10 @@ def evaluate(outputs, env: dict):
     exprs, single = as_expr_list(outputs, "evaluate")
     graph = exprs[0].graph
     values = node_values(graph, [e.id for e in exprs], env)
+    if any(graph.shapes[v] for v in graph.ancestors(e.id for e in exprs)):  # an array graph
+        results = [np.array(values[e.id], dtype=np.float64) if e.shape else float(values[e.id])
+                   for e in exprs]
+        return results[0] if single else results
     shape = batch_shape({k: v for k, v in values.items() if graph.ops[k] == "symbol"})
     if shape == ():
         results = [float(values[e.id]) for e in exprs]

@@ -8,7 +8,8 @@ import re
 
 import numpy as np
 
-from .graph import Graph, current_graph
+from . import shapes
+from .graph import Graph, _frozen, current_graph
 from .registry import OPS
 
 
@@ -33,7 +34,6 @@ class Expr:
     """
 
     __slots__ = ("graph", "id")
-    __array_ufunc__ = None  # NumPy defers to our reflected operators
 
     def __init__(self, graph: Graph, nid: int) -> None:
         self.graph = graph
@@ -52,9 +52,30 @@ class Expr:
         return tuple(Expr(self.graph, a) for a in self.graph.args[self.id])
 
     @property
-    def value(self) -> float | None:
-        """The value of a constant, else None."""
+    def value(self) -> float | np.ndarray | None:
+        """The value of a constant (a float, or a read-only array), else None."""
         return self.graph.payload[self.id] if self.is_constant else None
+
+    @property
+    def params(self):
+        """The parameters of an array op's node (its axes, its new shape...), else None."""
+        op = self.op
+        return None if op in ("const", "symbol") else self.graph.payload[self.id]
+
+    @property
+    def shape(self) -> tuple:
+        """The shape: ``()`` for a scalar; entries are sizes or size names."""
+        return self.graph.shapes[self.id]
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions."""
+        return len(self.graph.shapes[self.id])
+
+    @property
+    def size(self) -> int | None:
+        """The number of elements, or None while a size name is unbound."""
+        return shapes.size(self.graph.shapes[self.id])
 
     @property
     def name(self) -> str | None:
@@ -148,6 +169,70 @@ class Expr:
     def __ge__(self, o):
         return apply("ge", self, o)
 
+    # -- arrays (graphad.arrays) --------------------------------------------------
+
+    def __matmul__(self, o):
+        from .arrays import matmul
+
+        return matmul(self, o)
+
+    def __rmatmul__(self, o):
+        from .arrays import matmul
+
+        return matmul(o, self)
+
+    def __getitem__(self, key):
+        from .arrays import index
+
+        return index(self, key)
+
+    def __iter__(self):
+        n = self.shape[0] if self.shape else None
+        if not isinstance(n, int):
+            raise TypeError(f"cannot iterate over {self}: its shape is {self.shape}")
+        return (self[i] for i in range(n))
+
+    @property
+    def T(self) -> Expr:
+        """The transpose (axes reversed), as ``x.T`` in NumPy."""
+        from .arrays import transpose
+
+        return transpose(self)
+
+    def reshape(self, *shape) -> Expr:
+        """The same elements in a new shape (``x.reshape(3, -1)`` or ``x.reshape((3, -1))``)."""
+        from .arrays import reshape
+
+        return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def sum(self, axis=None, keepdims: bool = False) -> Expr:
+        """``ga.sum(self, axis, keepdims)``."""
+        from .arrays import sum
+
+        return sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Expr:
+        """``ga.mean(self, axis, keepdims)``."""
+        from .arrays import mean
+
+        return mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> Expr:
+        """``ga.max(self, axis, keepdims)``."""
+        from .arrays import max
+
+        return max(self, axis, keepdims)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .arrays import numpy_ufunc
+
+        return numpy_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .arrays import numpy_function
+
+        return numpy_function(func, args, kwargs)
+
 
 def _unpickle(records: list) -> Expr:
     graph = current_graph()
@@ -158,16 +243,19 @@ def _unpickle(records: list) -> Expr:
 
 
 def constant(value, graph: Graph | None = None) -> Expr:
-    """The constant node for a real number."""
+    """The constant node for a real number or a NumPy array of them."""
     if type(value) is not float:  # plain floats, by far the most common, skip the checks
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-                value = value.item()
-            else:
-                raise TypeError(
-                    f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
-                    "only real numbers and graphad expressions"
-                )
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            if value.ndim:
+                g = current_graph() if graph is None else graph
+                return Expr(g, g.add("const", value=_frozen(value)))
+            value = value.item()
+        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+            hint = "; use np.array(...) for an array" if isinstance(value, (list, tuple)) else ""
+            raise TypeError(
+                f"cannot use {value!r} ({type(value).__name__}) in a graphad expression: "
+                f"only real numbers, NumPy arrays of them and graphad expressions{hint}"
+            )
         value = float(value)
     g = current_graph() if graph is None else graph
     return Expr(g, g.add("const", value=value))
@@ -178,11 +266,14 @@ def as_expr(value, graph: Graph | None = None) -> Expr:
     return value if isinstance(value, Expr) else constant(value, graph)
 
 
-def apply(name: str, *args) -> Expr:
-    """Build the node ``name(*args)``, folding constants and exact identities."""
+def apply(name: str, *args, params=None) -> Expr:
+    """Build the node ``name(*args)``, folding constants and exact identities.
+
+    Its shape is worked out and checked here (``params`` are an array op's
+    parameters): shapes that do not fit are a ValueError naming the op."""
     # Every node of every derivative is built here: plain loops, no generators.
     op = OPS[name]
-    if len(args) != op.arity:
+    if op.arity is not None and len(args) != op.arity:
         raise TypeError(f"{name} takes {op.arity} argument(s), got {len(args)}")
     graph = None
     for a in args:
@@ -199,13 +290,18 @@ def apply(name: str, *args) -> Expr:
         exprs.append(e)
         ids.append(e.id)
         all_const = all_const and graph.ops[e.id] == "const"
-    if all_const:
-        return constant(fold(op, tuple(graph.payload[i] for i in ids)), graph)
-    if op.simplify is not None:
-        simpler = op.simplify(*exprs)
-        if simpler is not None:
-            return as_expr(simpler, graph)
-    return Expr(graph, graph.add(name, tuple(ids)))
+    shape = op.out_shape(params, [graph.shapes[i] for i in ids])
+    if op.shape is None:  # elementwise
+        if all_const and not shape:
+            return constant(fold(op, tuple(graph.payload[i] for i in ids)), graph)
+        if op.simplify is not None:
+            simpler = op.simplify(*exprs)
+            if simpler is not None:
+                simpler = as_expr(simpler, graph)
+                if simpler.shape != shape:  # x + 0 with a broadcast 0 keeps the broadcast shape
+                    simpler = apply("broadcast_to", simpler, params=shape)
+                return simpler
+    return Expr(graph, graph.add(name, tuple(ids), params=params, shape=shape))
 
 
 _folded: dict[tuple, float] = {}  # differentiation folds the same few constants again and again
@@ -225,8 +321,9 @@ def fold(op, values: tuple) -> float:
 
 
 def is_const(e: Expr, value: float) -> bool:
-    """Whether ``e`` is the constant ``value``."""
-    return e.graph.ops[e.id] == "const" and e.graph.payload[e.id] == value
+    """Whether ``e`` is the scalar constant ``value``."""
+    payload = e.graph.payload[e.id]
+    return e.graph.ops[e.id] == "const" and type(payload) is float and payload == value
 
 
 # -- symbols ------------------------------------------------------------------
@@ -247,13 +344,16 @@ def _expand(token: str) -> tuple[list[str], bool]:
     return [f"{prefix}{i}" for i in range(start, stop)], True
 
 
-def symbols(names: str, *, seq: bool = False):
+def symbols(names: str, *, seq: bool = False, shape=()):
     """Make symbols from a string of names, like ``sympy.symbols``.
 
     Names are separated by spaces or commas; ``x0:3`` is the range
     ``x0, x1, x2`` and ``a:c`` is ``a, b, c``. One plain name gives one
     symbol; several names, or a range, give a tuple (``seq=True`` always gives
     a tuple). The same name always gives the same symbol.
+
+    ``shape`` makes array symbols: a tuple of sizes, where a size may be a
+    name (``shape=("n", 784)``) bound when the graph is evaluated.
 
     Examples:
         >>> import graphad as ga
@@ -263,6 +363,8 @@ def symbols(names: str, *, seq: bool = False):
         (x, y)
         >>> len(ga.symbols("x0:100")), ga.symbols("x0:100")[-1]
         (100, x99)
+        >>> ga.symbols("X", shape=("n", 3)).shape
+        ('n', 3)
     """
     if not isinstance(names, str):
         raise TypeError(f"symbols: names must be a string, got {type(names).__name__}")
@@ -278,7 +380,8 @@ def symbols(names: str, *, seq: bool = False):
     for n in out:
         if not n.isidentifier() or keyword.iskeyword(n):
             raise ValueError(f"symbols: {n!r} is not a valid name (use a Python identifier)")
-    handles = tuple(Expr(graph, graph.add("symbol", name=n)) for n in out)
+    shape = shapes.as_shape(shape, "symbols", derived=False)
+    handles = tuple(Expr(graph, graph.add("symbol", name=n, shape=shape)) for n in out)
     return handles if (seq or ranged or len(handles) > 1) else handles[0]
 
 
@@ -309,29 +412,63 @@ def as_one_expr(f, what: str, hint: str = "") -> Expr:
     return exprs[0]
 
 
-def as_symbol_list(wrt, what: str) -> tuple[list[Expr], bool]:
-    """A list of symbols to differentiate with respect to, and whether one was given."""
+def as_symbol_list(wrt, what: str, graph: Graph) -> tuple[list[Expr], bool]:
+    """A list of symbols of ``graph`` to differentiate with respect to, and whether
+    one was given. Symbols are nodes of one graph: a symbol of another graph
+    (even one with the same name) is an error, never silently a different node."""
     single = not isinstance(wrt, (list, tuple))
     items = [wrt] if single else list(wrt)
     for i, s in enumerate(items):
+        where = "wrt" if single else f"wrt[{i}]"
         if not (isinstance(s, Expr) and s.is_symbol):
-            where = "wrt" if single else f"wrt[{i}]"
             raise TypeError(
                 f"{what}: {where} is {s!r}, not a symbol; derivatives are taken with "
                 "respect to symbols made by ga.symbols"
             )
+        if s.graph is not graph:
+            raise ValueError(f"{what}: {where} ({s}) and the expression come from different graphad graphs")
     return items, single
 
 
-def as_seed_list(values, n: int, what: str, graph: Graph) -> list[Expr]:
-    """``n`` tangent or cotangent values (numbers or expressions) as expressions."""
-    items = [values] if not isinstance(values, (list, tuple, np.ndarray)) else list(values)
+def as_seed_list(values, targets: list[Expr], single: bool, what: str, graph: Graph) -> list[Expr]:
+    """Tangent or cotangent values (numbers, arrays or expressions of ``graph``),
+    one per target (a single one if ``single``), each broadcast to its target's shape."""
+    if single:
+        items = [values]
+    else:
+        items = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
+    n = len(targets)
     if len(items) != n:
         raise ValueError(f"{what}: got {len(items)} value(s) for {n} entr{'y' if n == 1 else 'ies'}")
     try:
-        return [as_expr(v, graph) for v in items]
+        seeds = [as_expr(v, graph) for v in items]
     except TypeError as e:
         raise TypeError(f"{what}: {e}") from None
+    if any(e.graph is not graph for e in seeds):
+        raise ValueError(f"{what}: the values and the expression come from different graphad graphs")
+    for i, (seed, target) in enumerate(zip(seeds, targets)):
+        if seed.shape != target.shape:
+            try:
+                ok = shapes.broadcast([seed.shape, target.shape], what) == target.shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{what}: value {i} has shape {shapes.fmt(seed.shape)}, which does not "
+                                 f"broadcast to the shape {shapes.fmt(target.shape)} of {target}")
+            seeds[i] = apply("broadcast_to", seed, params=target.shape)
+    return seeds
+
+
+def require_scalars(exprs: list[Expr], what: str) -> None:
+    """Refuse a graph with array nodes, in the parts of graphad that take scalars only."""
+    graph = exprs[0].graph
+    shapes_ = graph.shapes
+    for v in graph.ancestors(e.id for e in exprs):
+        if shapes_[v]:
+            raise NotImplementedError(
+                f"{what} takes graphs of scalars for now, and {to_str(Expr(graph, v))} has shape "
+                f"{shapes.fmt(shapes_[v])}; evaluate array graphs with ga.evaluate (see docs/arrays.md)"
+            )
 
 
 # -- printing -----------------------------------------------------------------
@@ -344,6 +481,15 @@ def format_number(v: float) -> str:
     if np.isfinite(v) and v == int(v) and abs(v) < 1e16 and not (v == 0 and np.signbit(v)):
         return str(int(v))
     return repr(float(v))
+
+
+def format_constant(v) -> str:
+    """A constant as it reads best: a number, a small array in full, else its shape."""
+    if type(v) is not np.ndarray:
+        return format_number(v)
+    if v.size <= 6:
+        return f"array({v.tolist()})"
+    return f"array<{'x'.join(map(str, v.shape))}>"
 
 
 def _wrap(op, i: int, arg_prec: int) -> bool:
@@ -380,7 +526,7 @@ def to_str(expr: Expr, names: dict[int, str] | None = None) -> str:
         elif kind == "symbol":
             text[v] = (graph.payload[v], 9)
         elif kind == "const":
-            s = format_number(graph.payload[v])
+            s = format_constant(graph.payload[v])
             text[v] = (s, 3 if s.startswith("-") else 9)
         else:
             op = OPS[kind]
@@ -388,5 +534,8 @@ def to_str(expr: Expr, names: dict[int, str] | None = None) -> str:
             for i, a in enumerate(graph.args[v]):
                 s, p = text[a]
                 parts.append(f"({s})" if _wrap(op, i, p) else s)
-            text[v] = (op.fmt.format(*parts), op.prec)
+            if op.shape is None:
+                text[v] = (op.fmt.format(*parts), op.prec)
+            else:
+                text[v] = (op.fmt(graph.payload[v], *parts), op.prec)
     return text[expr.id][0]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .expr import Expr, as_expr_list, as_seed_list, as_symbol_list, constant, is_const
+from .array_ops import broadcast, zeros
+from .expr import Expr, as_expr_list, as_seed_list, as_symbol_list, is_const
 from .registry import OPS
 
 
@@ -24,16 +25,18 @@ def tangents(outputs: list[Expr], seeds: dict[int, Expr]) -> list[Expr]:
         args = tuple(Expr(graph, a) for a in arg_ids)
         t = OPS[graph.ops[v]].tangent(args, Expr(graph, v), ts)
         if t is not None:
+            if t.shape != graph.shapes[v]:  # only a broadcast operand moved
+                t = broadcast(t, graph.shapes[v])
             tangent[v] = t
-    zero = constant(0.0, graph)
-    return [tangent.get(e.id, zero) for e in outputs]
+    return [tangent[e.id] if e.id in tangent else zeros(e.shape, graph) for e in outputs]
 
 
 def jvp(outputs, wrt, tangents_in):
     """Forward mode: the directional derivative of ``outputs`` along ``tangents_in``.
 
-    ``tangents_in`` gives one value (number or expression) per symbol of
-    ``wrt``. Returns one expression per output (a single one for a single
+    ``tangents_in`` gives one value (number, array or expression) per symbol
+    of ``wrt`` (one value for a single symbol), broadcast to the symbol's
+    shape. Returns one expression per output (a single one for a single
     output): the Jacobian-vector product J v, built in one forward sweep.
 
     Examples:
@@ -43,8 +46,8 @@ def jvp(outputs, wrt, tangents_in):
         [y, 1]
     """
     exprs, single = as_expr_list(outputs, "jvp")
-    syms, _ = as_symbol_list(wrt, "jvp")
-    seeds_in = as_seed_list(tangents_in, len(syms), "jvp tangents", exprs[0].graph)
+    syms, one = as_symbol_list(wrt, "jvp", exprs[0].graph)
+    seeds_in = as_seed_list(tangents_in, syms, one, "jvp tangents", exprs[0].graph)
     seeds: dict[int, Expr] = {}
     for s, t in zip(syms, seeds_in):
         if is_const(t, 0.0):

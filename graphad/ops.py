@@ -487,7 +487,7 @@ where = _define(
     "only into the branch taken; the condition has zero derivative.",
     jvp=_select_jvp(_where_cond), vjp=_select_vjp(_where_cond),
     simplify=lambda c, a, b: (
-        a if a == b else (a if c.value != 0 else b) if c.is_constant else None
+        a if a == b else (a if c.value != 0 else b) if c.is_constant and not c.shape else None
     ),
     ir="{t}c = fcmp une double {0}, 0.0\n{out} = select i1 {t}c, double {1}, double {2}",
     curvature="linear",

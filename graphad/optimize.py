@@ -14,7 +14,7 @@ import numpy as np
 from .compiler import compile as ga_compile
 from .compiler import compile_grad
 from .derivatives import hessian, hvp
-from .expr import as_one_expr, as_symbol_list
+from .expr import as_one_expr, as_symbol_list, require_scalars
 
 
 @dataclass
@@ -38,7 +38,8 @@ class OptimizeResult:
 
 def _setup(f, wrt, x0, what):
     f = as_one_expr(f, what)
-    syms, _ = as_symbol_list(wrt, what)
+    syms, _ = as_symbol_list(wrt, what, f.graph)
+    require_scalars([f, *syms], what)
     x = np.array(x0, dtype=np.float64).ravel()
     if x.size != len(syms):
         raise ValueError(f"{what}: x0 has {x.size} values for {len(syms)} symbols")
@@ -230,5 +231,6 @@ def scipy_objective(f, wrt) -> Objective:
         (True, [1.0, 1.0])
     """
     f = as_one_expr(f, "scipy_objective")
-    syms, _ = as_symbol_list(wrt, "scipy_objective")
+    syms, _ = as_symbol_list(wrt, "scipy_objective", f.graph)
+    require_scalars([f, *syms], "scipy_objective")
     return Objective(f, syms)

@@ -152,8 +152,8 @@ class Picture:
 def _label(panel: _Panel, v: int) -> tuple[str, str]:
     g = panel.graph
     op = g.ops[v]
-    if op == "symbol":
-        text, shape = g.payload[v], "box"
+    if op == "symbol":  # a name is user text: escaped, so it cannot end the DOT string
+        text, shape = g.payload[v].replace("\\", "\\\\").replace("\n", " ").replace("\r", " "), "box"
     elif op == "const":
         text, shape = format_number(g.payload[v]), "plaintext"
     else:
@@ -214,10 +214,10 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
     if ("tangent" in parts or "adjoint" in parts) and wrt is None:
         raise ValueError("picture: tangent and adjoint graphs need wrt, the symbols to differentiate by")
     if "tangent" in parts:
-        syms, _ = as_symbol_list(wrt, "picture")
+        syms, _ = as_symbol_list(wrt, "picture", outs[0].graph)
         tangent_roots = [e.id for e in jvp(outs, syms, seed if seed is not None else [1.0] * len(syms))]
     if "adjoint" in parts:
-        syms, _ = as_symbol_list(wrt, "picture")
+        syms, _ = as_symbol_list(wrt, "picture", outs[0].graph)
         adjoint_roots = [e.id for e in vjp(outs, syms, [1.0] * len(outs))]
     if "primal" in parts:
         roots += [e.id for e in outs]
@@ -239,7 +239,7 @@ def picture_passes(outputs, inputs, *, max_nodes: int = 150) -> Picture:
     from .program import from_exprs
 
     outs, _ = as_expr_list(outputs, "picture_passes")
-    syms, _ = as_symbol_list(inputs, "picture_passes")
+    syms, _ = as_symbol_list(inputs, "picture_passes", outs[0].graph)
     program = from_exprs(outs, syms)
     optimised, report = optimise(program)
     panels = []

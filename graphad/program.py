@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .expr import Expr
+from .expr import Expr, require_scalars
 from .graph import Graph, current_graph
 from .registry import OPS
 
@@ -56,6 +56,7 @@ def from_exprs(outputs: Sequence[Expr], inputs: Sequence[Expr]) -> Program:
 
     Raises ValueError naming any symbol the outputs need that is not an input.
     """
+    require_scalars(list(outputs) + list(inputs), "compile")
     graph = outputs[0].graph
     records = graph.export(e.id for e in outputs)
     order = graph.ancestors(e.id for e in outputs)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .shapes import broadcast
+
 OPS: dict[str, Op] = {}
 
 
@@ -59,6 +61,13 @@ class Op:
             selections, whose second derivative is zero almost everywhere),
             ``"bilinear"`` (mul) or ``"nonlinear"``: what Hessian sparsity
             detection needs to know.
+        shape: None for an *elementwise* op, which broadcasts its arguments as
+            NumPy does. An *array op* (:mod:`graphad.arrays`) gives its shape
+            rule ``shape(params, *arg_shapes) -> shape``; its node carries
+            ``params`` (axes, a new shape...), its ``value`` is
+            ``value(params, out_shape, *args)``, its ``jvp`` and ``vjp`` read
+            ``out.params``, ``fmt`` is ``fmt(params, *texts)``, and ``arity``
+            None means any number of arguments.
     """
 
     name: str
@@ -77,6 +86,17 @@ class Op:
     simplify: Callable | None = None
     commutative: bool = False
     curvature: str = "nonlinear"
+    shape: Callable | None = None
+
+    def out_shape(self, params, arg_shapes) -> tuple:
+        """The shape of this op's result: NumPy broadcasting for an elementwise op,
+        else the op's own shape rule (a ValueError naming the op if it does not apply)."""
+        if self.shape is None:
+            for s in arg_shapes:
+                if s:
+                    return broadcast(arg_shapes, self.name)
+            return ()
+        return self.shape(params, *arg_shapes)
 
     def tangent(self, args: tuple, out, tangents: tuple):
         """The forward rule: d out = sum_i partial_i * d arg_i (chain products)."""
@@ -117,11 +137,16 @@ def _chain(partial, d, reverse: bool = False):
     return apply("dmul", d, partial) if reverse else apply("dmul", partial, d)
 
 
+def elementwise_ops() -> list[str]:
+    """The names of the elementwise ops, sorted (the array ops are left out)."""
+    return sorted(name for name, op in OPS.items() if op.shape is None)
+
+
 def register(op: Op) -> Op:
     """Add ``op`` to the registry; its name must be new."""
     if op.name in OPS or op.name in ("const", "symbol"):
         raise ValueError(f"an op named {op.name!r} is already registered")
-    if len(op.partials) != op.arity:
+    if op.shape is None and len(op.partials) != op.arity:
         raise ValueError(f"op {op.name!r}: {len(op.partials)} partials for arity {op.arity}")
     OPS[op.name] = op
     return op

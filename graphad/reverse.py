@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .expr import Expr, as_expr_list, as_one_expr, as_seed_list, as_symbol_list, constant, is_const
+from .array_ops import sum_to, zeros
+from .expr import Expr, as_expr_list, as_one_expr, as_seed_list, as_symbol_list, is_const
 from .registry import OPS
 
 
@@ -40,15 +41,17 @@ def adjoints(outputs: list[Expr], cotangents: list[Expr], wrt: list[Expr]) -> li
         parts = OPS[graph.ops[v]].adjoint(args, Expr(graph, v), adjoint[v], needed)
         for a, part in zip(arg_ids, parts):
             if part is not None:
+                if part.shape != graph.shapes[a]:  # a broadcast operand: sum back to its shape
+                    part = sum_to(part, graph.shapes[a])
                 adjoint[a] = adjoint[a] + part if a in adjoint else part
-    zero = constant(0.0, graph)
-    return [adjoint.get(s.id, zero) for s in wrt]
+    return [adjoint[s.id] if s.id in adjoint else zeros(s.shape, graph) for s in wrt]
 
 
 def vjp(outputs, wrt, cotangents):
     """Reverse mode: the vector-Jacobian product u^T J for output weights u.
 
-    ``cotangents`` gives one weight (number or expression) per output.
+    ``cotangents`` gives one weight (number, array or expression) per output
+    (one for a single output), broadcast to the output's shape.
     Returns one expression per symbol of ``wrt`` (a single one for a single
     symbol), all from one reverse sweep.
 
@@ -58,9 +61,9 @@ def vjp(outputs, wrt, cotangents):
         >>> ga.vjp([x * y, x + y], [x, y], [1.0, 0.5])
         [0.5 + y, 0.5 + x]
     """
-    exprs, _ = as_expr_list(outputs, "vjp")
-    syms, single = as_symbol_list(wrt, "vjp")
-    weights = as_seed_list(cotangents, len(exprs), "vjp cotangents", exprs[0].graph)
+    exprs, one = as_expr_list(outputs, "vjp")
+    syms, single = as_symbol_list(wrt, "vjp", exprs[0].graph)
+    weights = as_seed_list(cotangents, exprs, one, "vjp cotangents", exprs[0].graph)
     result = adjoints(exprs, weights, syms)
     return result[0] if single else result
 
@@ -69,7 +72,8 @@ def grad(f, wrt):
     """The gradient of the scalar expression ``f``, by one reverse sweep.
 
     A list (or tuple) of symbols gives a list of derivative expressions; one
-    symbol gives one expression.
+    symbol gives one expression. The derivative by an array symbol has that
+    symbol's shape.
 
     Examples:
         >>> import graphad as ga
@@ -80,4 +84,7 @@ def grad(f, wrt):
         218.39260013257694
     """
     f = as_one_expr(f, "grad", "; use ga.jacobian or ga.vjp for several outputs")
+    if f.shape:
+        raise ValueError(f"grad: f has shape {f.shape}; the gradient is of a scalar (use ga.sum, "
+                         "ga.vjp with an array cotangent, or ga.jacobian)")
     return vjp([f], wrt, [1.0])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compiler import compile as ga_compile
-from .expr import as_expr_list, as_one_expr, as_symbol_list, constant
+from .expr import as_expr_list, as_one_expr, as_symbol_list, constant, require_scalars
 from .forward import jvp
 from .graph import greedy_colouring
 from .registry import OPS
@@ -29,6 +29,7 @@ from .reverse import grad
 def _bits(graph, outputs, syms):
     """The nodes ``outputs`` need, in order, and for each the bit set of the
     inputs it depends on through differentiable arguments."""
+    require_scalars(list(outputs) + list(syms), "sparsity detection")
     index = {s.id: k for k, s in enumerate(syms)}
     order = graph.ancestors(e.id for e in outputs)
     deps: dict[int, int] = {}
@@ -72,7 +73,7 @@ def jacobian_sparsity(outputs, inputs):
     import scipy.sparse as sparse
 
     outs, _ = as_expr_list(outputs, "jacobian_sparsity")
-    syms, _ = as_symbol_list(inputs, "jacobian_sparsity")
+    syms, _ = as_symbol_list(inputs, "jacobian_sparsity", outs[0].graph)
     _, deps = _bits(outs[0].graph, outs, syms)
     rows, cols = [], []
     for i, e in enumerate(outs):
@@ -99,7 +100,7 @@ def hessian_sparsity(f, wrt):
     import scipy.sparse as sparse
 
     f = as_one_expr(f, "hessian_sparsity")
-    syms, _ = as_symbol_list(wrt, "hessian_sparsity")
+    syms, _ = as_symbol_list(wrt, "hessian_sparsity", f.graph)
     graph = f.graph
     order, deps = _bits(graph, [f], syms)
     pairs: set[tuple[int, int]] = set()
@@ -177,7 +178,7 @@ def sparse_jacobian(outputs, inputs, **compile_options) -> SparseDerivative:
         (3, [0.0, 1.0, -2.0, 1.0, 0.0, 0.0])
     """
     outs, _ = as_expr_list(outputs, "sparse_jacobian")
-    syms, _ = as_symbol_list(inputs, "sparse_jacobian")
+    syms, _ = as_symbol_list(inputs, "sparse_jacobian", outs[0].graph)
     pattern = jacobian_sparsity(outs, syms)
     colours = column_colouring(pattern)
     graph = outs[0].graph
@@ -199,7 +200,7 @@ def sparse_hessian(f, wrt, **compile_options) -> SparseDerivative:
         (3, [0.0, -2.0, 5.0, -2.0, 0.0])
     """
     f = as_one_expr(f, "sparse_hessian")
-    syms, _ = as_symbol_list(wrt, "sparse_hessian")
+    syms, _ = as_symbol_list(wrt, "sparse_hessian", f.graph)
     pattern = hessian_sparsity(f, syms)
     colours = column_colouring(pattern)
     graph = f.graph

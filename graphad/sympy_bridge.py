@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .evaluate import evaluate
-from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant
+from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant, require_scalars
 from .graph import current_graph
 from .registry import OPS
 
@@ -43,6 +43,7 @@ def to_sympy(exprs):
         exp(x**2)*sin(y) + 3
     """
     items, single = as_expr_list(exprs, "to_sympy")
+    require_scalars(items, "to_sympy")
     graph = items[0].graph
     memo: dict[int, sp.Expr] = {}
     for v in graph.ancestors(e.id for e in items):
@@ -176,7 +177,14 @@ def from_sympy(exprs):
         1/(1 + x)*exp(x**2)
     """
     single = not isinstance(exprs, (list, tuple))
-    roots = [sp.sympify(e) for e in ([exprs] if single else exprs)]
+    items = [exprs] if single else list(exprs)
+    for e in items:
+        if isinstance(e, (str, bytes)):
+            raise TypeError(
+                f"from_sympy: {e!r} is a string; give SymPy expressions (SymPy's sympify would run a "
+                "string as Python code). For text, use graphad's safe parser: graphad.parse.parse"
+            )
+    roots = [sp.sympify(e, strict=True) for e in items]
     graph = current_graph()
     memo: dict = {}
     for root in roots:
@@ -265,7 +273,7 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     if order not in (1, 2):
         raise ValueError(f"crosscheck: order must be 1 or 2, not {order!r}")
     f = as_one_expr(f, "crosscheck")
-    syms, _ = as_symbol_list(wrt, "crosscheck")
+    syms, _ = as_symbol_list(wrt, "crosscheck", f.graph)
     sf = to_sympy(f)
     ssyms = [sp.Symbol(s.name, real=True) for s in syms]
     # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
@@ -290,11 +298,11 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
             report.unchecked[check] = "SymPy left a derivative unevaluated"
             continue
         try:
-            lambdas[check] = sp.lambdify(free, exprs, modules=_NUMERIC_MODULES)
+            lambdas[check] = sp.lambdify(free, exprs, modules=_NUMERIC_MODULES, dummify=True)
         except Exception as e:  # SymPy cannot write it as NumPy code
             report.unchecked[check] = f"SymPy could not evaluate it: {e}"
     ours = {k: v for k, v in ours.items() if k in lambdas}
-    value_fn = sp.lambdify(free, sf, modules=_NUMERIC_MODULES)
+    value_fn = sp.lambdify(free, sf, modules=_NUMERIC_MODULES, dummify=True)
     handles = {n: Expr(graph, graph.add("symbol", name=n)) for n in all_names}
     for env in _points(points, all_names, domain, seed, value_fn, lambdas):
         args = [env[n] for n in all_names]
@@ -457,7 +465,7 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
     from .reverse import grad
 
     f = as_one_expr(f, "compare_symbolic")
-    syms, _ = as_symbol_list(wrt, "compare_symbolic")
+    syms, _ = as_symbol_list(wrt, "compare_symbolic", f.graph)
     n_nodes = len(f.graph.ancestors([f.id]))
     result = SymbolicComparison(str(f) if len(str(f)) < 60 else str(f)[:57] + "...", len(syms), n_nodes)
     rng = np.random.default_rng(seed)
@@ -490,7 +498,7 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
             result.sympy_cse_ops = int(sum(sp.count_ops(e) for _, e in replacements)
                                        + sum(sp.count_ops(e) for e in reduced))
             t0 = time.perf_counter()
-            lam = sp.lambdify(ssyms, sg, modules="math")
+            lam = sp.lambdify(ssyms, sg, modules="math", dummify=True)
             result.sympy_lambdify_s = time.perf_counter() - t0
             theirs = np.array(lam(*xs), dtype=float)
             best = min(timeit.repeat(lambda: lam(*xs), number=number, repeat=3))

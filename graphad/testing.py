@@ -52,7 +52,7 @@ def check_grads(f, wrt, at, *, order: int = 2, eps: float = 1e-5, rtol: float = 
         >>> check_grads(ga.exp(x**2) * ga.sin(y), [x, y], at={x: 0.5, y: 1.0})
     """
     outs, _ = as_expr_list(f, "check_grads")
-    syms, _ = as_symbol_list(wrt, "check_grads")
+    syms, _ = as_symbol_list(wrt, "check_grads", outs[0].graph)
     x0 = _point(syms, at)
     rng = np.random.default_rng(seed)
     pending = [(outs, order, "f")]

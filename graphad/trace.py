@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .evaluate import evaluate, node_values
-from .expr import Expr, apply, as_expr_list, constant, format_number, to_str
+from .expr import Expr, apply, as_expr_list, constant, format_number, require_scalars, to_str
 from .forward import tangents
 from .graph import Graph
 from .registry import OPS
@@ -184,6 +184,7 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     if mode not in ("forward", "reverse"):
         raise ValueError(f"trace: mode must be 'forward' or 'reverse', not {mode!r}")
     outs, _ = as_expr_list(outputs, "trace")
+    require_scalars(outs, "trace")
     graph = outs[0].graph
     order = graph.ancestors(e.id for e in outs)
     values = node_values(graph, [e.id for e in outs], at)
@@ -219,6 +220,8 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
     for k, t in seed.items():
         if not (isinstance(k, Expr) and k.is_symbol):
             raise TypeError(f"trace: seed key {k!r} is not a symbol")
+        if k.graph is not graph:
+            raise ValueError(f"trace: seed key {k} and the expression come from different graphad graphs")
         seeds[k.id] = constant(float(t), graph)
     nodes = [Expr(graph, v) for v in order if graph.ops[v] != "const"]
     tangent_exprs = tangents(nodes, seeds)
@@ -256,7 +259,7 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
     active = active_nodes(graph, order, inputs)
     for e, w in seed.items():
         e = e if isinstance(e, Expr) else None
-        if e is None or e.id not in namer.name:
+        if e is None or e.graph is not graph or e.id not in namer.name:
             raise TypeError("trace: seed keys must be the outputs being traced")
         adjoint[e.id] = adjoint.get(e.id, 0.0) + float(w)
         name = _bar(namer.name[e.id])

@@ -159,7 +159,9 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
     for g, size in enumerate(layout.in_sizes):
         if size:
             lines.append(f"    if a{g}.shape[0] != {size}:")
-            lines.append(f"        raise ValueError('input {g} ({in_names[g]}) must have length {size}')")
+            # user text (a symbol's name) enters generated source only as a string literal
+            message = f"input {g} ({in_names[g]}) must have length {size}"
+            lines.append(f"        raise ValueError({message!r})")
     lines += [f"    o{h} = np.empty({layout.out_sizes[h]})" for h in vec_out]
     result = "r = " if scalar_out else ""
     lines.append(f"    {result}_kernel({', '.join(kargs)})")
@@ -170,7 +172,7 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
         lines += [
             "",
             "",
-            f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
+            f"@numba.njit(cache=True, nogil=True, parallel={bool(parallel)})",
             f"def batch({', '.join(ins + outs)}):",
             "    for i in numba.prange(b0.shape[0]):",
             f"        {result}_kernel({', '.join([a + '[i]' for a in ins] + [f'b{h}[i]' for h in vec_out])})",

@@ -1,3 +1,4 @@
+import ast
 import math
 import os
 import pickle
@@ -8,9 +9,10 @@ import threading
 
 import numpy as np
 import pytest
+import sympy
 
 import graphad as ga
-from graphad.registry import OPS
+from graphad.registry import OPS, elementwise_ops
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,7 +30,7 @@ def cache_dir(tmp_path_factory):
 def all_ops_function():
     """Every op on its own symbols; outputs: values, gradients, Hessian diagonals."""
     inputs, outputs, samplers = [], [], []
-    for name in sorted(OPS):
+    for name in elementwise_ops():
         op = OPS[name]
         args = ga.symbols(f"{name}_a0:{op.arity}")
         f = ga.where(args[0] > 0, args[1], args[2]) if name == "where" else ga.expr.apply(name, *args)
@@ -359,3 +361,45 @@ def test_compile_grad_cache_hit_skips_building_the_gradient(tmp_path):
     second = run(GRAD_SCRIPT, tmp_path).split()
     assert first[0] == b"1" and second[0] == b"0"  # built once, then loaded
     assert float(second[1]) == pytest.approx(6.5 * 49)
+
+
+# -- user text is data, never code --------------------------------------------------------
+
+HOSTILE = [
+    "x')\nimport os; os.environ['GRAPHAD_PWNED'] = '1'\n#",
+    'x"\nimport os; os.environ["GRAPHAD_PWNED"] = "1"\n#',
+    "x\\\nimport os",
+    "x}{0}'''\"\"\"",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_symbol_names_never_become_code(name, cache_dir):
+    s, t = sympy.Symbol(name), sympy.Symbol(name + "1")
+    f, g = ga.from_sympy([sympy.sin(s) * t, s + t])
+    x, y = (ga.Expr(f.graph, f.graph.symbol_id(n)) for n in (name, name + "1"))
+    scalar = ga.compile([f, g], [x, y])
+    vector = ga.compile([f, [f, g]], [[x, y]])  # a vector input: its name is in a length check
+    assert "GRAPHAD_PWNED" not in os.environ
+    assert scalar(0.5, 2.0)[0] == pytest.approx(math.sin(0.5) * 2.0)
+    assert vector(np.array([0.5, 2.0]))[0] == pytest.approx(math.sin(0.5) * 2.0)
+    with pytest.raises(ValueError, match="must have length 2"):
+        vector(np.array([0.5, 2.0, 3.0]))
+    for path in cache_dir.glob("*.py"):  # the generated modules import only what graphad writes
+        imported = {a.name for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+        assert "os" not in imported
+    assert ga.crosscheck(f, [x, y], points=1)  # SymPy's lambdify gets the name as data too
+    assert "GRAPHAD_PWNED" not in os.environ
+
+
+@pytest.mark.parametrize("option, value", [
+    ("parallel", "print(1) or False"), ("parallel", 1), ("assume_finite", "True"),
+    ("chunk_size", "3"), ("chunk_size", 0), ("chunk_size", True), ("passes", "cse"), ("passes", [print]),
+])
+def test_options_are_type_checked(option, value):
+    x = ga.symbols("x")
+    with pytest.raises(TypeError, match=option if option != "passes" else "pass"):
+        ga.compile(ga.sin(x), [x], **{option: value})
+    with pytest.raises(TypeError):
+        ga.compile_grad(ga.sin(x), [x], **{option: value})

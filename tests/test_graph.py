@@ -23,7 +23,7 @@ def test_the_graph_is_held_in_networkx(fresh_graph):
     f = ga.sin(x * y)
     G = fresh_graph.nx
     assert isinstance(G, nx.DiGraph) and G.number_of_nodes() == len(fresh_graph) == 4
-    assert G.nodes[f.id] == {"op": "sin", "args": (f.args[0].id,)}
+    assert G.nodes[f.id] == {"op": "sin", "args": (f.args[0].id,), "shape": ()}
     g = f + x
     assert fresh_graph.nx.has_edge(x.id, g.id)  # kept up to date as the DAG grows
 
@@ -41,7 +41,7 @@ def test_to_networkx_records_op_args_value_and_name():
     assert isinstance(G, nx.DiGraph)
     assert nx.is_directed_acyclic_graph(G)
     assert G.graph["outputs"] == [f.id]
-    assert G.nodes[x.id] == {"op": "symbol", "args": (), "name": "x"}
+    assert G.nodes[x.id] == {"op": "symbol", "args": (), "name": "x", "shape": ()}
     const3 = f.args[1]
     assert G.nodes[const3.id]["value"] == 3.0
     assert G.nodes[f.id]["op"] == "add"
@@ -137,3 +137,113 @@ def test_an_empty_graph_is_still_the_graph_asked_for():
     program_exprs = program.to_exprs(empty)
     assert program_exprs[0].graph is empty
     assert ga.expr.constant(2.0, empty).graph is empty
+
+
+# -- one graph per transform: never matched across graphs by node id ---------------------
+
+TRANSFORMS = {
+    "grad": lambda f, w: ga.grad(f, w),
+    "vjp": lambda f, w: ga.vjp([f], w, [1.0]),
+    "jvp": lambda f, w: ga.jvp([f], w, [1.0, 0.0]),
+    "derivative": lambda f, w: ga.derivative(f, w[0]),
+    "derivative_forward": lambda f, w: ga.derivative(f, w[0], mode="forward"),
+    "jacobian": lambda f, w: ga.jacobian([f], w),
+    "jacobian_forward": lambda f, w: ga.jacobian([f], w, mode="forward"),
+    "hessian": lambda f, w: ga.hessian(f, w),
+    "hvp": lambda f, w: ga.hvp(f, w, [1.0, 0.0]),
+    "jacobian_sparsity": lambda f, w: ga.jacobian_sparsity([f], w),
+    "hessian_sparsity": lambda f, w: ga.hessian_sparsity(f, w),
+    "sparse_jacobian": lambda f, w: ga.sparse_jacobian([f], w),
+    "sparse_hessian": lambda f, w: ga.sparse_hessian(f, w),
+    "compile_grad": lambda f, w: ga.compile_grad(f, w),
+    "check_grads": lambda f, w: __import__("graphad.testing").testing.check_grads(f, w, at=[1.0, 2.0]),
+    "crosscheck": lambda f, w: ga.crosscheck(f, w, points=1),
+    "picture": lambda f, w: ga.picture(f, w, parts=("adjoint",)),
+    "scipy_objective": lambda f, w: ga.scipy_objective(f, w),
+    "gradient_descent": lambda f, w: ga.gradient_descent(f, w, [1.0, 2.0], max_iter=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_every_transform_refuses_symbols_of_another_graph(name):
+    x, y = ga.symbols("x y")
+    with ga.Graph():
+        a, b = ga.symbols("a b")  # ids that exist in the default graph too
+        f = a * ga.exp(b)
+    with pytest.raises(ValueError, match="different graphad graphs"):
+        TRANSFORMS[name](f, [x, y])
+
+
+def test_seeds_of_another_graph_are_refused():
+    x = ga.symbols("x")
+    with ga.Graph():
+        a = ga.symbols("a")
+        with pytest.raises(ValueError, match="different graphad graphs"):
+            ga.jvp(ga.sin(a), a, x)
+        with pytest.raises(ValueError, match="different graphad graphs"):
+            ga.trace(ga.sin(a), at={a: 1.0}, mode="forward", seed={x: 1.0})
+
+
+def test_a_new_thread_builds_in_the_default_graph_and_cannot_mix_silently():
+    with ga.Graph() as g:
+        x = ga.symbols("x")
+        f = x**2
+        made = []
+        t = threading.Thread(target=lambda: made.append(ga.symbols("x")))
+        t.start()
+        t.join()
+    assert made[0].graph is ga.graph._default and made[0].graph is not g
+    with pytest.raises(ValueError, match="different graphad graphs"):
+        ga.grad(f, made[0])  # was silently 0
+
+
+def test_one_graph_entered_from_many_threads_at_once():
+    g = ga.Graph()
+    errors, barrier = [], threading.Barrier(8)
+
+    def work(k):
+        try:
+            for _ in range(50):
+                with g:
+                    barrier.wait(timeout=10) if _ == 0 else None
+                    assert ga.current_graph() is g
+                    ga.symbols(f"t{k}")
+                assert ga.current_graph() is not g
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors and all(not t.is_alive() for t in threads)
+    assert g.symbol_id("t7") is not None
+
+
+def test_contexts_exited_out_of_order_leave_the_open_graph_current():
+    outer, g1, g2 = ga.current_graph(), ga.Graph(), ga.Graph()
+    g1.__enter__()
+    g2.__enter__()
+    g1.__exit__(None, None, None)
+    assert ga.current_graph() is g2
+    g2.__exit__(None, None, None)
+    assert ga.current_graph() is outer
+    with pytest.raises(RuntimeError, match="did not enter"):
+        g1.__exit__(None, None, None)
+
+
+# -- records read by Graph.load (pickled expressions) are checked ------------------------
+
+
+@pytest.mark.parametrize("records, message", [
+    ([("symbol", (), "x"), ("no_such_op", (0,), None)], "not registered"),
+    ([("symbol", (), "x"), ("sin", (0, 0), None)], "takes 1 argument"),
+    ([("symbol", (), "x"), ("sin", (1,), None)], "not earlier records"),
+    ([("const", (), "import os")], "not a float"),
+    ([("symbol", (), 42)], "not a name"),
+    ([("sin",)], "malformed"),
+])
+def test_graph_load_refuses_malformed_records(records, message):
+    with pytest.raises(ValueError, match=message):
+        ga.Graph().load(records)

@@ -7,9 +7,9 @@ import pytest
 import sympy
 
 import graphad as ga
-from graphad.registry import OPS
+from graphad.registry import OPS, elementwise_ops
 
-NAMES = sorted(OPS)
+NAMES = elementwise_ops()
 # Ops whose derivative SymPy proves equal symbolically. acosh is missing on purpose:
 # its partial 1/sqrt(x**2 - 1) and SymPy's 1/(sqrt(x - 1)*sqrt(x + 1)) differ for real
 # x < -1, outside its domain, so SymPy rightly refuses to call the difference zero.
@@ -191,3 +191,11 @@ def test_compare_symbolic_times_out_sympy_not_graphad():
     assert c.sympy_eval_us is None and c.graphad_nodes > 0
     with pytest.raises(TypeError, match="one expression"):
         ga.compare_symbolic([v, a], [x0])
+
+
+@pytest.mark.parametrize("text", ["x + 1", "__import__('os').system('true')", b"x"])
+def test_from_sympy_refuses_strings(text):
+    with pytest.raises(TypeError, match="string"):
+        ga.from_sympy(text)
+    with pytest.raises(TypeError, match="string"):
+        ga.from_sympy([sympy.Symbol("x"), text])
