@@ -174,6 +174,10 @@ def matmul(a, b) -> Expr:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: the operands have shapes {S.fmt(a.shape)} and {S.fmt(b.shape)}; "
                          "use * for a scalar factor")
+    inner = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != inner:
+        raise ValueError(f"matmul: the shapes {S.fmt(a.shape)} and {S.fmt(b.shape)} do not fit "
+                         f"(inner sizes {a.shape[-1]} and {inner} differ)")
     a2 = _reshape(a, params=(1,) + a.shape) if a.ndim == 1 else a
     b2 = _reshape(b, params=b.shape + (1,)) if b.ndim == 1 else b
     out = _matmul(a2, b2)

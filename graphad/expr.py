@@ -447,7 +447,7 @@ def as_seed_list(values, targets: list[Expr], single: bool, what: str, graph: Gr
     if any(e.graph is not graph for e in seeds):
         raise ValueError(f"{what}: the values and the expression come from different graphad graphs")
     for i, (seed, target) in enumerate(zip(seeds, targets)):
-        if seed.shape != target.shape:
+        if seed.shape != target.shape and not is_const(seed, 0.0):  # a zero seed stays a structural zero
             try:
                 ok = shapes.broadcast([seed.shape, target.shape], what) == target.shape
             except ValueError:
