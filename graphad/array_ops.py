@@ -256,7 +256,7 @@ def _slices(spec):
 
 
 def _pad_value(params, shape, g):
-    out = np.zeros(shape)
+    out = np.zeros(shape, dtype=np.asarray(g).dtype)  # object arrays too: the SymPy bridge
     out[_slices(params[0])] = g
     return out
 
@@ -300,7 +300,7 @@ def _indices(idx):
 
 def _scatter_add_value(params, shape, g, idx):
     axis, _ = params
-    out = np.zeros(shape)
+    out = np.zeros(shape, dtype=np.asarray(g).dtype)
     ints = _indices(idx)
     moved = np.moveaxis(g, list(range(axis, axis + ints.ndim)), list(range(ints.ndim)))
     np.add.at(np.moveaxis(out, axis, 0), ints, moved)

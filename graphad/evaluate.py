@@ -38,6 +38,7 @@ def input_values(graph: Graph, env: dict, needed: list[int]) -> dict[int, np.nda
     if not isinstance(env, dict):
         raise TypeError(f"evaluate: give the values as a dict {{symbol: value}}, not {type(env).__name__}")
     values = {}
+    needed_set = set(needed)
     for key, value in env.items():
         if isinstance(key, Expr):
             if not key.is_symbol:
@@ -51,7 +52,8 @@ def input_values(graph: Graph, env: dict, needed: list[int]) -> dict[int, np.nda
                 continue
         else:
             raise TypeError(f"evaluate: the key {key!r} is neither a symbol nor a symbol name")
-        values[nid] = _input_value(key, value)
+        if nid in needed_set:
+            values[nid] = _input_value(key, value)
     missing = [graph.payload[v] for v in needed if graph.ops[v] == "symbol" and v not in values]
     if missing:
         raise ValueError(f"evaluate: no value given for symbol(s) {', '.join(missing)}")

@@ -492,6 +492,16 @@ def format_constant(v) -> str:
     return f"array<{'x'.join(map(str, v.shape))}>"
 
 
+def format_value(value) -> str:
+    """A short summary of a value: a number, or an array's shape and range."""
+    if np.ndim(value) == 0:
+        return f"{float(value):.4g}"
+    value = np.asarray(value)
+    if value.size <= 3:
+        return "[" + ", ".join(f"{v:.4g}" for v in value.ravel()) + "]"
+    return f"{'x'.join(map(str, value.shape))}: {np.min(value):.3g} .. {np.max(value):.3g}"
+
+
 def _wrap(op, i: int, arg_prec: int) -> bool:
     """Whether argument ``i`` of ``op`` needs parentheses."""
     if op.prec == 9:

@@ -17,13 +17,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-import numpy as np
-
 from .evaluate import node_values
-from .expr import as_expr_list, as_symbol_list, format_number
+from .expr import as_expr_list, as_symbol_list, format_constant, format_value
 from .forward import jvp
 from .graph import Graph
 from .reverse import vjp
+from .shapes import fmt
 
 COLOURS = {"primal": "#cfe2f3", "tangent": "#d9ead3", "adjoint": "#f4cccc"}
 _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "dmul": "×", "div": "÷", "neg": "−", "pow": "^",
@@ -155,11 +154,13 @@ def _label(panel: _Panel, v: int) -> tuple[str, str]:
     if op == "symbol":  # a name is user text: escaped, so it cannot end the DOT string
         text, shape = g.payload[v].replace("\\", "\\\\").replace("\n", " ").replace("\r", " "), "box"
     elif op == "const":
-        text, shape = format_number(g.payload[v]), "plaintext"
+        text, shape = format_constant(g.payload[v]), "plaintext"
     else:
         text, shape = _SYMBOLS.get(op, op), "ellipse"
+    if g.shapes[v] and op != "const":  # an array node shows its shape
+        text += "\\n" + fmt(g.shapes[v])
     if v in panel.values and op != "const":
-        text += f"\\n{panel.values[v]:.4g}"
+        text += "\\n" + format_value(panel.values[v])
     return text.replace('"', "'"), shape
 
 
@@ -182,7 +183,7 @@ def _panel(title, graph, roots, kind_of, at, max_nodes) -> _Panel:
     values = {}
     if at is not None:
         raw = node_values(graph, list(roots), at)
-        values = {v: float(np.asarray(raw[v])) for v in order if v in raw}
+        values = {v: raw[v] for v in order if v in raw}
     return _Panel(title, graph, order, {v: kind_of(v) for v in order}, list(roots), values, hidden)
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from . import shapes as S
 from .evaluate import evaluate
-from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant, require_scalars
+from .expr import Expr, as_expr_list, as_one_expr, as_symbol_list, constant
 from .graph import current_graph
 from .registry import OPS
 
@@ -34,7 +35,9 @@ def to_sympy(exprs):
     """SymPy expressions for graphad expressions (one for one, a list for a list).
 
     Symbols become real SymPy symbols of the same names; shared nodes become
-    the same SymPy objects.
+    the same SymPy objects. An array expression (of fixed sizes) becomes a
+    NumPy array of SymPy expressions, its array symbols arrays of symbols
+    named ``W[0,1]``.
 
     Examples:
         >>> import graphad as ga
@@ -43,19 +46,56 @@ def to_sympy(exprs):
         exp(x**2)*sin(y) + 3
     """
     items, single = as_expr_list(exprs, "to_sympy")
-    require_scalars(items, "to_sympy")
     graph = items[0].graph
+    order = graph.ancestors(e.id for e in items)
+    for v in order:
+        if S.size(graph.shapes[v]) is None:
+            raise ValueError(f"to_sympy: {Expr(graph, v)} has shape {S.fmt(graph.shapes[v])}; "
+                             "give array symbols fixed sizes to convert them")
     memo: dict[int, sp.Expr] = {}
-    for v in graph.ancestors(e.id for e in items):
-        op, payload = graph.ops[v], graph.payload[v]
+    for v in order:
+        op, payload, shape = graph.ops[v], graph.payload[v], graph.shapes[v]
         if op == "const":
-            memo[v] = _sympy_number(payload)
+            memo[v] = _sympy_number(payload) if not shape else _each(_sympy_number, payload)
         elif op == "symbol":
-            memo[v] = sp.Symbol(payload, real=True)
+            memo[v] = sp.Symbol(payload, real=True) if not shape else _element_symbols(payload, shape)
         else:
-            memo[v] = OPS[op].sympy(sp, *(memo[a] for a in graph.args[v]))
+            memo[v] = _sympy_node(OPS[op], payload, shape, [memo[a] for a in graph.args[v]])
     out = [memo[e.id] for e in items]
     return out[0] if single else out
+
+
+def _each(fn, values) -> np.ndarray:
+    """``fn`` applied to each element (broadcast), as an array of SymPy objects."""
+    return np.frompyfunc(fn, 1, 1)(values).astype(object)
+
+
+def _element_symbols(name: str, shape: tuple) -> np.ndarray:
+    """An array symbol as an array of SymPy symbols ``W[0,1]``, ``W[0,2]``..."""
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        out[index] = sp.Symbol(f"{name}[{','.join(map(str, index))}]", real=True)
+    return out
+
+
+def _sympy_node(rule, params, shape, args):
+    """One node of an array graph on SymPy values: elementwise ops element by
+    element, array ops through their own NumPy value on arrays of SymPy objects."""
+    if rule.shape is None:
+        if not shape:
+            return rule.sympy(sp, *args)
+        return np.frompyfunc(lambda *a: rule.sympy(sp, *a), rule.arity, 1)(*args).astype(object)
+    if rule.name == "max":  # NumPy's max compares; SymPy's Max keeps the choice symbolic
+        axes, keepdims = params
+        out = args[0]
+        for axis in sorted(axes, reverse=True):
+            out = np.frompyfunc(sp.Max, 2, 1).reduce(out, axis=axis, keepdims=keepdims)
+    else:
+        out = rule.value(params, shape, *args)
+    if not shape:
+        out = out.item() if isinstance(out, np.ndarray) else out
+        return _sympy_number(float(out)) if isinstance(out, (float, np.floating)) else sp.sympify(out)
+    return np.asarray(out, dtype=object)
 
 
 # -- from SymPy ---------------------------------------------------------------------
@@ -260,6 +300,10 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     ``symbolic_limit`` operations, giving SymPy's simplify ``symbolic_timeout``
     seconds per check. Returns a :class:`CrosscheckReport`.
 
+    Array symbols of fixed (small) shapes are checked element by element: each
+    is written as an array of SymPy symbols (``W[0,1]``...). ``stop_gradient``
+    is invisible to SymPy, so a derivative that it changes does not match.
+
     Examples:
         >>> import graphad as ga
         >>> x, y = ga.symbols("x y")
@@ -275,12 +319,18 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     f = as_one_expr(f, "crosscheck")
     syms, _ = as_symbol_list(wrt, "crosscheck", f.graph)
     sf = to_sympy(f)
-    ssyms = [sp.Symbol(s.name, real=True) for s in syms]
-    # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
+    if isinstance(sf, np.ndarray):
+        raise ValueError(f"crosscheck: f has shape {S.fmt(f.shape)}; check a scalar (ga.sum of it, say)")
     graph = f.graph
-    names = graph.symbol_names([f.id])
-    names |= {s.name for s in sf.free_symbols} | {s.name for s in syms}
+    # array symbols are checked element by element, as arrays of SymPy symbols
+    elements = {s.name: [str(e) for e in np.ravel(to_sympy(s))] for s in syms}
+    ssyms = [sp.Symbol(n, real=True) for s in syms for n in elements[s.name]]
+    # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
+    names = {n for s in to_sympy([Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"])
+             for n in map(str, np.ravel(s))}
+    names |= {s.name for s in sf.free_symbols} | {n for s in syms for n in elements[s.name]}
     free = [sp.Symbol(n, real=True) for n in sorted(names)]
+    sizes = [len(elements[s.name]) for s in syms]
     reference = {"gradient (forward mode)": [sp.diff(sf, s) for s in ssyms]}
     reference["gradient (reverse mode)"] = reference["gradient (forward mode)"]
     ours = {"gradient (forward mode)": jacobian([f], syms, mode="forward")[0],
@@ -303,13 +353,14 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
             report.unchecked[check] = f"SymPy could not evaluate it: {e}"
     ours = {k: v for k, v in ours.items() if k in lambdas}
     value_fn = sp.lambdify(free, sf, modules=_NUMERIC_MODULES, dummify=True)
-    handles = {n: Expr(graph, graph.add("symbol", name=n)) for n in all_names}
+    inputs = [Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"]
     for env in _points(points, all_names, domain, seed, value_fn, lambdas):
         args = [env[n] for n in all_names]
         report.points += 1
+        at = {s: np.reshape([env[str(e)] for e in np.ravel(to_sympy(s))], s.shape) for s in inputs}
         for check, exprs in ours.items():
             want = np.array(lambdas[check](*args), dtype=float).ravel()
-            got = np.array(evaluate(exprs, {handles[n]: env[n] for n in all_names}), dtype=float).ravel()
+            got = _flat(evaluate(exprs, at), sizes).astype(float)
             err = np.abs(got - want) / np.maximum(np.abs(want), atol / rtol)
             report.max_error[check] = max(report.max_error.get(check, 0.0), float(np.max(err, initial=0)))
             if not np.all(np.abs(got - want) <= atol + rtol * np.abs(want)):
@@ -320,7 +371,7 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     for check, exprs in ours.items():
         report.symbolic[check] = None
         if small:
-            pairs = list(zip(to_sympy(exprs), reference[check]))
+            pairs = list(zip(_flat(to_sympy(exprs), sizes), reference[check]))
             try:
                 report.symbolic[check] = _run_with_timeout(
                     lambda pairs=pairs: all(_negligible(sp.simplify(a - b)) == 0 for a, b in pairs),
@@ -330,6 +381,17 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     if verbose:
         print(report)
     return report
+
+
+def _flat(values: list, sizes: list[int]) -> np.ndarray:
+    """Gradient entries (one per symbol) or Hessian blocks (row by row), each a
+    scalar or an array, as one flat array in the order of the flattened inputs."""
+    if len(values) == len(sizes):  # a gradient
+        return np.concatenate([np.ravel(np.asarray(v, dtype=object)) for v in values])
+    blocks = iter(values)
+    rows = [np.concatenate([np.reshape(np.asarray(next(blocks), dtype=object), (m, n)) for n in sizes], axis=1)
+            for m in sizes]
+    return np.concatenate(rows).ravel()
 
 
 def _negligible(d):
@@ -344,7 +406,13 @@ def _negligible(d):
 def _points(points, names, domain, seed, value_fn, lambdas):
     if not isinstance(points, int):
         for p in points:
-            yield {(k.name if isinstance(k, Expr) else k): float(v) for k, v in p.items()}
+            env = {}
+            for k, v in p.items():  # an array symbol's value gives each of its elements' values
+                name = k.name if isinstance(k, Expr) else k
+                v = np.asarray(v, dtype=float)
+                env.update({name: float(v)} if v.ndim == 0 else {
+                    f"{name}[{','.join(map(str, i))}]": float(v[i]) for i in np.ndindex(*v.shape)})
+            yield env
         return
     rng = np.random.default_rng(seed)
     found = 0

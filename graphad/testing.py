@@ -27,6 +27,9 @@ def _point(wrt: list[Expr], at) -> list[np.ndarray]:
     return list(values)
 
 
+_checks = itertools.count()
+
+
 def _directions(graph: Graph, stem: str, like: list[Expr]) -> list[Expr]:
     """Fresh symbols shaped like ``like``: the directions and weights of a check."""
     return [Expr(graph, graph.add("symbol", name=f"_{stem}{k}", shape=e.shape)) for k, e in enumerate(like)]
@@ -74,7 +77,7 @@ def check_grads(f, wrt, at, *, order: int = 2, eps: float = 1e-5, rtol: float = 
     pending = [(outs, order, "f")]
     env = dict(at) if isinstance(at, dict) else {}  # data: symbols not in wrt keep their values
     env.update(zip(syms, x0))  # the point, and the directions and weights of every level
-    tag = len(graph)  # names this check's own symbols apart from any other's
+    tag = next(_checks)  # names this check's own symbols apart from any other's
     for step in itertools.count():
         if not pending:
             break

@@ -359,3 +359,22 @@ def test_scalar_only_parts_refuse_array_graphs_clearly():
             call()
     with pytest.raises(ValueError, match="grad: f has shape"):
         ga.grad(x**2, x)
+
+
+SMALL = {"max": [(2, 2)], "max axis 1": [(2, 2)], "logsumexp": [(3,)], "logsumexp axis 1": [(2, 2)],
+         "softmax": [(2, 2)], "softmax axis 0": [(2, 2)], "matmul batched": [(2, 2, 2), (2, 1)],
+         "matmul batches broadcast": [(2, 1, 1, 2), (2, 2, 1)]}  # SymPy's Max and diff grow fast
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_array_ops_agree_with_sympy_at_small_shapes(name, rng):
+    """Each array symbol written as an array of SymPy symbols: graphad's gradient
+    (both modes) and Hessian against sympy.diff."""
+    build, _, shapes = CASES[name]
+    syms, values = _inputs(SMALL.get(name, shapes), rng)
+    out = build(*syms)
+    f = ga.sum(out * rng.uniform(0.5, 1.5, out.shape)) if out.shape else out
+    order = 2 if sum(int(np.prod(s)) for s in SMALL.get(name, shapes)) <= 8 else 1
+    report = ga.crosscheck(f, syms, order=order, points=[dict(zip(syms, values))], symbolic_limit=0,
+                           rtol=1e-8, atol=1e-10)
+    assert report.passed, str(report)

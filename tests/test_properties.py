@@ -1,4 +1,5 @@
-"""Property-based tests: random expression DAGs over every op, with shared subexpressions.
+"""Property-based tests: random expression DAGs over every op, with shared subexpressions,
+over scalars and over arrays (broadcasting and the structural ops).
 
 At random points inside the domain: forward mode = reverse mode = finite
 differences = SymPy, for first and second derivatives, interpreted and compiled.
@@ -111,6 +112,70 @@ def test_compiled_matches_the_evaluator(case, seed, chunk_size):
     batch = np.random.default_rng(seed).uniform(-1.5, 1.5, (5, 3))
     values = fn(batch)[0]
     np.testing.assert_allclose(values, [fn(p)[0] for p in batch], rtol=1e-15)
+
+
+# -- random array graphs -----------------------------------------------------------------------
+
+SMOOTH_UNARY = [n for n in elementwise_ops() if OPS[n].arity == 1 and n not in KINKED]
+SMOOTH_BINARY = ["add", "sub", "mul", "div", "pow", "atan2", "hypot"]
+STRUCTURAL = ["sum", "mean", "max", "transpose", "reshape", "slice", "matmul", "softmax", "logsumexp",
+              "concatenate", "take", "broadcast", "index"]
+
+
+def _array_step(kind, a, b, draw):
+    """One random array op on earlier nodes ``a`` (and ``b``); ValueError if the shapes do not fit."""
+    if kind == "unary":
+        name = draw(st.sampled_from(SMOOTH_UNARY))
+        return ga.expr.apply(name, *into_domain(name, (a,)))
+    if kind == "binary":
+        name = draw(st.sampled_from(SMOOTH_BINARY))
+        return ga.expr.apply(name, *into_domain(name, (a, b)))
+    if kind == "matmul":
+        return a @ b
+    if not a.ndim:
+        raise ValueError("a scalar")
+    axis = draw(st.sampled_from([None, *range(a.ndim)]))
+    if kind in ("sum", "mean", "max", "logsumexp"):
+        return getattr(ga, kind)(a, axis=axis, keepdims=draw(st.booleans()))
+    if kind == "softmax":
+        return ga.softmax(a, axis=-1 if axis is None else axis)
+    if kind == "transpose":
+        return a.T
+    if kind == "reshape":
+        return a.reshape(-1)
+    if kind == "slice":
+        return a[1:] if a.shape[0] > 1 else a[::-1]
+    if kind == "concatenate":
+        return ga.concatenate([a, a[:1]], axis=0)
+    if kind == "take":
+        return ga.take(a, np.array([a.shape[0] - 1, 0, a.shape[0] - 1]))
+    if kind == "broadcast":
+        return ga.broadcast_to(a, (2,) + a.shape)
+    return a[..., 0] if a.shape[-1] else a  # index
+
+
+@st.composite
+def array_expressions(draw, max_ops=6):
+    """A random DAG over array symbols of shapes (3, 4), (4,) and (): elementwise ops
+    with broadcasting and the structural ops, with shared nodes."""
+    X, y, s = ga.symbols("X", shape=(3, 4)), ga.symbols("y", shape=(4,)), ga.symbols("s")
+    nodes = [X, y, s]
+    for _ in range(draw(st.integers(1, max_ops))):
+        a, b = (nodes[draw(st.integers(0, len(nodes) - 1))] for _ in range(2))
+        kind = draw(st.sampled_from(["unary", "binary", *STRUCTURAL]))
+        try:
+            nodes.append(_array_step(kind, a, b, draw))
+        except ValueError:  # the shapes do not fit this op: draw again
+            continue
+    return nodes[-1] + 0.5 * ga.sum(nodes[draw(st.integers(0, len(nodes) - 1))]), [X, y, s]
+
+
+@given(array_expressions(), st.integers(0, 2**32 - 1))
+def test_random_array_graphs_match_finite_differences_to_second_order(case, seed):
+    f, wrt = case
+    rng = np.random.default_rng(seed)
+    at = {w: rng.uniform(-1.5, 1.5, w.shape) for w in wrt}
+    check_grads(f, wrt, at=at, order=2, rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(autouse=True, scope="module")
