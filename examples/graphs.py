@@ -24,6 +24,11 @@ pictures = {
     "f_all": ga.picture(f, [x, y], parts=("primal", "tangent", "adjoint"), at={x: 0.5, y: 1.0}),
     "f_passes": ga.picture_passes([f, *ga.grad(f, [x, y])], [x, y]),
 }
+with ga.Graph():  # an MLP with array nodes: 17 nodes for any batch and layer sizes (docs/arrays.md)
+    X, Y = ga.symbols("X", shape=("n", 64)), ga.symbols("Y", shape=("n", 1))
+    W1, b1 = ga.symbols("W1", shape=(64, 32)), ga.symbols("b1", shape=(32,))
+    W2, b2 = ga.symbols("W2", shape=(32, 1)), ga.symbols("b2", shape=(1,))
+    pictures["mlp"] = ga.picture(ga.mean((ga.tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2))
 for name, pic in pictures.items():
     print("wrote", pic.save(os.path.join(out, f"{name}.dot")))
     try:

@@ -389,7 +389,7 @@ _size = _primitive(
     "The number of elements along the given axes, known once the size names are bound.",
 )
 
-stop_gradient = _primitive(
+_stop_gradient = _primitive(
     "stop_gradient", 1, lambda params, shape: shape,
     lambda params, shape, x: x,
     lambda args, out, ts: None,
@@ -397,8 +397,10 @@ stop_gradient = _primitive(
     lambda params, x: f"stop_gradient({x})",
     "x itself, with zero derivative: its value is held fixed under differentiation.",
 )
-stop_gradient.__name__ = "stop_gradient"
-stop_gradient.__doc__ = """x itself, treated as a constant by differentiation (as in JAX).
+
+
+def stop_gradient(x) -> Expr:
+    """``x`` itself, treated as a constant by differentiation (as in JAX).
 
     Examples:
         >>> import graphad as ga
@@ -406,3 +408,4 @@ stop_gradient.__doc__ = """x itself, treated as a constant by differentiation (a
         >>> ga.grad(x * ga.stop_gradient(x), x)
         stop_gradient(x)
     """
+    return _stop_gradient(x if isinstance(x, Expr) else constant(x))
