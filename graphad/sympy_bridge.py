@@ -326,8 +326,8 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     elements = {s.name: [str(e) for e in np.ravel(to_sympy(s))] for s in syms}
     ssyms = [sp.Symbol(n, real=True) for s in syms for n in elements[s.name]]
     # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
-    names = {n for s in to_sympy([Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"])
-             for n in map(str, np.ravel(s))}
+    inputs = [Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"]
+    names = {n for s in to_sympy(inputs) for n in map(str, np.ravel(s))}
     names |= {s.name for s in sf.free_symbols} | {n for s in syms for n in elements[s.name]}
     free = [sp.Symbol(n, real=True) for n in sorted(names)]
     sizes = [len(elements[s.name]) for s in syms]
@@ -353,7 +353,6 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
             report.unchecked[check] = f"SymPy could not evaluate it: {e}"
     ours = {k: v for k, v in ours.items() if k in lambdas}
     value_fn = sp.lambdify(free, sf, modules=_NUMERIC_MODULES, dummify=True)
-    inputs = [Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"]
     for env in _points(points, all_names, domain, seed, value_fn, lambdas):
         args = [env[n] for n in all_names]
         report.points += 1
@@ -389,8 +388,8 @@ def _flat(values: list, sizes: list[int]) -> np.ndarray:
     if len(values) == len(sizes):  # a gradient
         return np.concatenate([np.ravel(np.asarray(v, dtype=object)) for v in values])
     blocks = iter(values)
-    rows = [np.concatenate([np.reshape(np.asarray(next(blocks), dtype=object), (m, n)) for n in sizes], axis=1)
-            for m in sizes]
+    rows = [np.concatenate([np.reshape(np.asarray(next(blocks), dtype=object), (m, n)) for n in sizes],
+                           axis=1) for m in sizes]
     return np.concatenate(rows).ravel()
 
 
