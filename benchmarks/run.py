@@ -14,6 +14,10 @@ W4  preparation (grad + passes + compile + first call) of the Rosenbrock-n
     (empty cache) and from the cache, with the fitted growth exponent, and the
     time per call at each n; both as ga.grad then ga.compile, and as
     ga.compile_grad (cached as one unit: a hit skips building the gradient)
+A1  array nodes: building the Rosenbrock-10^6 function and gradient written with
+    slices (time and node count), its gradient evaluated by graphad's NumPy
+    evaluator against the same gradient written by hand in NumPy; A2 the
+    build of an MLP's loss and gradient at two sets of layer widths
 
 Times are medians over rounds of repeats; only ratios within one run mean
 anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch,
@@ -308,10 +312,57 @@ def w4(rows, sizes):
         rows.append(("W4 growth exponent of cold preparation", f"n={big[0]}..{big[-1]}", slope, None))
 
 
+def a1(rows, n):
+    """Array nodes: building a gradient costs per op, not per element."""
+    import time
+
+    def build():
+        with ga.Graph() as g:
+            t0 = time.perf_counter()
+            x = ga.symbols("x", shape=(n,))
+            f = ga.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+            df = ga.grad(f, x)
+            return time.perf_counter() - t0, len(g.ancestors([f.id, df.id])), x, df
+
+    seconds = statistics.median(build()[0] for _ in range(7))
+    _, nodes, x, df = build()
+    rows.append((f"A1 Rosenbrock-{n:,} by slicing: build f + grad, ms", f"graphad ({nodes} nodes)",
+                 seconds * 1e3, None))
+
+    def hand(v):  # the gradient written by hand with NumPy
+        g = np.zeros_like(v)
+        d = v[1:] - v[:-1] ** 2
+        g[:-1] = -400 * v[:-1] * d - 2 * (1 - v[:-1])
+        g[1:] += 200 * d
+        return g
+
+    v = np.random.default_rng(0).uniform(-1, 1, n)
+    np.testing.assert_allclose(ga.evaluate(df, {x: v}), hand(v), rtol=1e-12, atol=1e-12)
+    times = interleaved({"hand": hand, "graphad": lambda v: ga.evaluate(df, {x: v})}, (v,), rounds=5)
+    workload = f"A1 Rosenbrock-{n:,} gradient, ms (hand = NumPy)"
+    rows.append((workload, "hand NumPy", times["hand"] * 1e3, 1.0))
+    rows.append((workload, "graphad evaluate (NumPy)", times["graphad"] * 1e3, times["graphad"] / times["hand"]))
+    for widths in ((64, 32, 10), (784, 256, 10)):
+        with ga.Graph() as g:
+            t0 = time.perf_counter()
+            X, Y = ga.symbols("X", shape=("n", widths[0])), ga.symbols("Y", shape=("n", widths[-1]))
+            params, h = [], X
+            for k, (a, b) in enumerate(zip(widths, widths[1:])):
+                W, c = ga.symbols(f"W{k}", shape=(a, b)), ga.symbols(f"c{k}", shape=(b,))
+                params += [W, c]
+                h = h @ W + c if k == len(widths) - 2 else ga.tanh(h @ W + c)
+            loss = -ga.mean(ga.sum(Y * (h - ga.logsumexp(h, axis=1, keepdims=True)), axis=1))
+            grads = ga.grad(loss, params)
+            seconds = time.perf_counter() - t0
+            nodes = len(g.ancestors([loss.id] + [e.id for e in grads]))
+        rows.append((f"A2 MLP {'-'.join(map(str, widths))} loss + grad build, ms", f"graphad ({nodes} nodes)",
+                     seconds * 1e3, None))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
-    workloads = ["W1", "W2", "W3", "W4"]
+    workloads = ["W1", "W2", "W3", "W4", "A1"]
     parser.add_argument("--only", nargs="+", choices=workloads, default=workloads, help="only these")
     args = parser.parse_args(argv)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
@@ -325,6 +376,8 @@ def main(argv=None):
         w3(rows, peer, 100_000 if args.quick else 1_000_000)
     if "W4" in args.only:
         w4(rows, [10, 100, 1000] if args.quick else [10, 100, 1000, 3000, 10000])
+    if "A1" in args.only:
+        a1(rows, 10_000 if args.quick else 1_000_000)
     print(f"graphad {ga.__version__}, numba {numba.__version__}, numpy {np.__version__}; "
           f"peers: {', '.join(sorted(peer)) or 'none installed'}")
     print(f"{'workload':<62}{'system':<34}{'value':>12}{'ratio to hand':>15}")
