@@ -31,14 +31,15 @@ def _input_value(key, value):
 
 
 def input_values(graph: Graph, env: dict, needed: list[int]) -> dict[int, np.ndarray]:
-    """Map the symbols among ``needed`` to their values from ``env``.
+    """Map the symbols of ``graph`` in ``env`` to their values; each symbol among
+    ``needed`` must have one.
 
-    Keys of ``env`` may be symbols or symbol names; unused keys are ignored.
+    Keys of ``env`` may be symbols or symbol names; keys of other graphs, and
+    names no symbol has, are ignored.
     """
     if not isinstance(env, dict):
         raise TypeError(f"evaluate: give the values as a dict {{symbol: value}}, not {type(env).__name__}")
     values = {}
-    needed_set = set(needed)
     for key, value in env.items():
         if isinstance(key, Expr):
             if not key.is_symbol:
@@ -52,8 +53,7 @@ def input_values(graph: Graph, env: dict, needed: list[int]) -> dict[int, np.nda
                 continue
         else:
             raise TypeError(f"evaluate: the key {key!r} is neither a symbol nor a symbol name")
-        if nid in needed_set:
-            values[nid] = _input_value(key, value)
+        values[nid] = _input_value(key, value)
     missing = [graph.payload[v] for v in needed if graph.ops[v] == "symbol" and v not in values]
     if missing:
         raise ValueError(f"evaluate: no value given for symbol(s) {', '.join(missing)}")
@@ -77,9 +77,10 @@ def node_values(graph: Graph, roots: list[int], env: dict) -> dict[int, np.ndarr
     symbol's shape: its size names are bound from it, and every array op's
     result is checked against its shape at those sizes."""
     order = graph.ancestors(roots)
-    values = input_values(graph, env, order)
+    given = input_values(graph, env, order)
+    values = {v: given[v] for v in order if v in given}  # inputs the outputs do not need are left out
     shapes = graph.shapes
-    sizes = _bind_sizes(graph, values) if any(shapes[v] for v in order) else None
+    sizes = _bind_sizes(graph, given) if any(shapes[v] for v in order) else None  # all inputs bind sizes
     if sizes is None:
         batch_shape(values)
     with np.errstate(all="ignore"):

@@ -21,12 +21,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .array_ops import sum_to
 from .evaluate import evaluate, node_values
-from .expr import Expr, apply, as_expr_list, constant, format_number, require_scalars, to_str
+from .expr import (
+    Expr,
+    apply,
+    as_expr_list,
+    as_seed_list,
+    constant,
+    format_number,
+    format_value,
+    is_const,
+    to_str,
+)
 from .forward import tangents
 from .graph import Graph
 from .registry import OPS
 from .reverse import active_nodes
+from .shapes import fmt
 
 DOT, BAR = "\u0307", "\u0304"  # combining dot and bar: v̇, v̄
 
@@ -91,6 +103,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, np.ndarray):
+        return format_value(value)
     return str(value)
 
 
@@ -101,6 +115,8 @@ def _latex_text(text: str) -> str:
 def _latex_cell(column: str, value) -> str:
     if isinstance(value, float):
         return f"${value:.6g}$"
+    if isinstance(value, np.ndarray):
+        return _latex_text(format_value(value))
     if value is None:
         return ""
     text = str(value)
@@ -123,21 +139,47 @@ class _Namer:
             self.name[v] = f"v{len(self.name) + 1}"
         self.scratch = Graph()  # the rules are rebuilt here on symbols named v1, v2, ...
 
-    def ref(self, v: int) -> Expr:
+    def ref(self, v: int, mark=lambda name: name) -> Expr:
+        """Node v as a symbol named after its variable (``mark`` makes v̇2 or v̄2)."""
         if self.graph.ops[v] == "const":
             return constant(self.graph.payload[v], self.scratch)
-        return Expr(self.scratch, self.scratch.add("symbol", name=self.name[v]))
+        name, shape = mark(self.name[v]), self.graph.shapes[v]
+        return Expr(self.scratch, self.scratch.add("symbol", name=name, shape=shape))
 
     def text(self, v: int) -> str:
         """The operation of node v, written with variable names."""
         op = OPS[self.graph.ops[v]]
         with self.scratch:
-            e = apply(op.name, *[self.ref(a) for a in self.graph.args[v]])
+            e = apply(op.name, *[self.ref(a) for a in self.graph.args[v]], params=self.graph.payload[v])
         return to_str(e)
 
+    def _node(self, v: int) -> tuple[tuple, Expr]:
+        """Node v rebuilt on its arguments' variables (an array op's rules read its params)."""
+        args = tuple(self.ref(a) for a in self.graph.args[v])
+        with self.scratch:
+            return args, apply(self.graph.ops[v], *args, params=self.graph.payload[v])
+
+    def tangent(self, v: int) -> str:
+        """An array op's forward rule: v̇ of node v, written with variable names."""
+        args, out = self._node(v)
+        dots = tuple(None if self.graph.ops[a] == "const" else self.ref(a, _dot) for a in self.graph.args[v])
+        with self.scratch:
+            t = OPS[self.graph.ops[v]].tangent(args, out, dots)
+        return "0" if t is None else to_str(t)
+
+    def adjoint(self, v: int, i: int) -> str:
+        """An array op's reverse rule: the contribution of v̄ to argument i's adjoint."""
+        args, out = self._node(v)
+        needed = tuple(k == i for k in range(len(args)))
+        with self.scratch:
+            part = OPS[self.graph.ops[v]].adjoint(args, out, self.ref(v, _bar), needed)[i]
+        return to_str(part)
+
     def partial(self, v: int, i: int) -> str | None:
-        """The local partial d v / d arg_i, written with variable names."""
+        """The local partial d v / d arg_i of an elementwise op, written with variable names."""
         op = OPS[self.graph.ops[v]]
+        if op.shape is not None:
+            return None
         rule = op.partials[i]
         if rule is None:
             return None
@@ -157,8 +199,9 @@ def _times(partial: str, flow: str) -> str:
     return f"{partial} * {flow}"
 
 
-def _value(x) -> float:
-    return float(np.asarray(x))
+def _value(x):
+    """A node's value: a float, or an array."""
+    return float(x) if np.ndim(x) == 0 else np.asarray(x)
 
 
 def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) -> Trace:
@@ -169,7 +212,8 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     ({symbol: value}; for one input the default is 1). ``mode="reverse"``: the
     primal sweep, then one row per adjoint contribution from the outputs back
     to the inputs, for the output weights ``seed`` ({output: weight}; for one
-    output the default is 1).
+    output the default is 1). In a graph with arrays, a ``shape`` column
+    appears and values print as summaries (``rows`` holds the arrays).
 
     Examples:
         >>> import graphad as ga
@@ -184,12 +228,11 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     if mode not in ("forward", "reverse"):
         raise ValueError(f"trace: mode must be 'forward' or 'reverse', not {mode!r}")
     outs, _ = as_expr_list(outputs, "trace")
-    require_scalars(outs, "trace")
     graph = outs[0].graph
     order = graph.ancestors(e.id for e in outs)
     values = node_values(graph, [e.id for e in outs], at)
-    if any(np.ndim(values[v]) for v in order):
-        raise ValueError("trace: give a single point (numbers, not arrays)")
+    if any(np.ndim(values[v]) != len(graph.shapes[v]) for v in order):
+        raise ValueError("trace: give a single point (numbers, and arrays only for array symbols)")
     inputs = [v for v in order if graph.ops[v] == "symbol"]
     namer = _Namer(graph, order, inputs)
     if mode == "forward":
@@ -206,7 +249,7 @@ def _primal_rows(graph, order, values, namer, outs):
         name = namer.name[v]
         op = graph.payload[v] if graph.ops[v] == "symbol" else namer.text(v)
         row = {"step": len(rows) + 1, "variable": name + (" (output)" if v in out_ids else ""),
-               "operation": op, "value": _value(values[v])}
+               "operation": op, "shape": fmt(graph.shapes[v]), "value": _value(values[v])}
         rows.append(row)
     return rows
 
@@ -222,10 +265,12 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
             raise TypeError(f"trace: seed key {k!r} is not a symbol")
         if k.graph is not graph:
             raise ValueError(f"trace: seed key {k} and the expression come from different graphad graphs")
-        seeds[k.id] = constant(float(t), graph)
+        t = as_seed_list(t, [k], True, "trace seed", graph)[0]
+        if not is_const(t, 0.0):  # no movement along k: a structural zero
+            seeds[k.id] = t
     nodes = [Expr(graph, v) for v in order if graph.ops[v] != "const"]
     tangent_exprs = tangents(nodes, seeds)
-    env = {Expr(graph, v): _value(values[v]) for v in inputs}
+    env = {Expr(graph, v): values[v] for v in inputs}
     tangent_values = evaluate(tangent_exprs, env)
     rows = _primal_rows(graph, order, values, namer, outs)
     for row, e, t in zip(rows, nodes, tangent_values):
@@ -241,10 +286,20 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
             if p is not None:
                 terms.append(_times(p, _dot(namer.name[a])))
         rule = " + ".join(terms).replace("+ -", "- ") if terms else "0"
-        if OPS[graph.ops[v]].jvp is not None:  # a selection: where, maximum, minimum
+        if OPS[graph.ops[v]].shape is not None:  # an array op: its own forward rule
+            rule = namer.tangent(v)
+        elif OPS[graph.ops[v]].jvp is not None:  # a selection: where, maximum, minimum
             rule = f"select({rule})"
         row["local derivative"] = f"{_dot(namer.name[v])} = {rule}"
-    return Trace("forward", ["step", "variable", "operation", "value", "local derivative", "tangent"], rows)
+    return Trace("forward", _columns(graph, order, ["step", "variable", "operation", "value",
+                                                    "local derivative", "tangent"]), rows)
+
+
+def _columns(graph, order, columns):
+    """The table's columns, with the shapes for a graph with arrays."""
+    if any(graph.shapes[v] for v in order):
+        columns.insert(columns.index("value"), "shape")
+    return columns
 
 
 def _reverse(graph, order, inputs, outs, values, namer, seed, at):
@@ -255,35 +310,52 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
     rows = _primal_rows(graph, order, values, namer, outs)
     for r in rows:
         r["sweep"] = "primal"
-    adjoint: dict[int, float] = {}
+    adjoint: dict = {}  # node -> adjoint value (a float, or an array)
     active = active_nodes(graph, order, inputs)
     for e, w in seed.items():
         e = e if isinstance(e, Expr) else None
         if e is None or e.graph is not graph or e.id not in namer.name:
             raise TypeError("trace: seed keys must be the outputs being traced")
-        adjoint[e.id] = adjoint.get(e.id, 0.0) + float(w)
+        w = _value(np.broadcast_to(np.asarray(w, dtype=float), e.shape))
+        adjoint[e.id] = adjoint.get(e.id, 0.0) + w
         name = _bar(namer.name[e.id])
         rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": name,
-                     "operation": f"{name} = {w:g}", "adjoint": adjoint[e.id]})
-    env = {Expr(graph, v): _value(values[v]) for v in inputs}
+                     "operation": f"{name} = {_cell(w)}", "adjoint": adjoint[e.id]})
+    # The rules run on the variables' symbols (v1, v̄3, ...) with their values:
+    # each contribution is computed by the very rule the table shows.
+    env = {namer.name[u]: values[u] for u in order if u in namer.name}
     for v in reversed(order):
         if v not in adjoint or not graph.args[v] or v not in active:
             continue
-        args = tuple(Expr(graph, a) for a in graph.args[v])
+        op = OPS[graph.ops[v]]
+        args, out = namer._node(v)
         needed = tuple(a in active for a in graph.args[v])
-        parts = OPS[graph.ops[v]].adjoint(args, Expr(graph, v), constant(adjoint[v], graph), needed)
+        env[_bar(namer.name[v])] = adjoint[v]
+        out = out if op.shape is not None else namer.ref(v)  # an elementwise rule reads out as v_k
+        with namer.scratch:
+            parts = op.adjoint(args, out, namer.ref(v, _bar), needed)
         for i, (a, part) in enumerate(zip(graph.args[v], parts)):
             if part is None:
                 continue
-            contribution = evaluate(part, env)
+            summed = part.shape != graph.shapes[a]
+            if summed:  # a broadcast operand: summed back to its shape
+                with namer.scratch:
+                    part = sum_to(part, graph.shapes[a])
+            contribution = _value(evaluate(part, env))
             p = namer.partial(v, i)
             flow = _bar(namer.name[v])
-            local = _times(p, flow) if p is not None else f"select({flow})"
+            if OPS[graph.ops[v]].shape is not None:  # an array op: its own reverse rule
+                local = namer.adjoint(v, i)
+            else:
+                local = _times(p, flow) if p is not None else f"select({flow})"
+            if summed:
+                shape = graph.shapes[a]
+                local = f"sum({local})" if not shape else f"sum_to({local}, {fmt(shape)})"
             first = a not in adjoint
             adjoint[a] = contribution if first else adjoint[a] + contribution
             target = _bar(namer.name[a])
             rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": target,
                          "operation": f"{target} = {'' if first else target + ' + '}{local}",
                          "local derivative": p, "adjoint": adjoint[a]})
-    return Trace("reverse", ["step", "sweep", "variable", "operation", "value", "local derivative",
-                             "adjoint"], rows)
+    return Trace("reverse", _columns(graph, order, ["step", "sweep", "variable", "operation", "value",
+                                                    "local derivative", "adjoint"]), rows)

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 import graphad as ga
@@ -102,3 +103,30 @@ def test_trace_errors():
         ga.trace(x * 2, at={x: 1.0}, seed={x * 2: 1.0})
     with pytest.raises(ValueError, match="no value given"):
         ga.trace(x * y, at={x: 1.0}, seed={x: 1.0})
+
+
+def test_traces_of_array_graphs_show_shapes_and_the_array_rules():
+    X = ga.symbols("X", shape=("n", 2))
+    v = ga.symbols("v", shape=(2,))
+    f = ga.mean((X @ v) ** 2)
+    at = {X: np.arange(8.0).reshape(4, 2), v: np.array([1.0, -1.0])}
+    rev = ga.trace(f, at=at, mode="reverse")
+    assert "shape" in rev.columns
+    rows = {r["variable"]: r for r in rev.rows if r["sweep"] == "adjoint"}
+    np.testing.assert_allclose(rows["v̄2"]["adjoint"], ga.evaluate(ga.grad(f, v), at))
+    np.testing.assert_allclose(rows["v̄1"]["adjoint"], ga.evaluate(ga.grad(f, X), at))
+    assert "@" in rows["v̄1"]["operation"] and "transpose" in rows["v̄1"]["operation"]
+    text = str(rev)
+    assert "(n, 2)" in text and "4x2: -0.5 .. 0.5" in text
+    fwd = ga.trace(f, at=at, mode="forward", seed={X: 0.0, v: np.array([1.0, 0.0])})
+    assert fwd.rows[-1]["tangent"] == pytest.approx(ga.evaluate(ga.grad(f, v), at)[0])
+    assert any("sum(v̇" in r.get("local derivative", "") for r in fwd.rows)
+    assert "\\dot{v}" in fwd.latex() and "|" in fwd.markdown()
+
+
+def test_a_broadcast_operands_adjoint_is_summed_in_the_trace():
+    x, w = ga.symbols("x", shape=(3,)), ga.symbols("w")
+    rev = ga.trace(ga.sum(ga.exp(x) * w), at={x: np.array([0.0, 1.0, 2.0]), w: 2.0}, mode="reverse")
+    row = next(r for r in rev.rows if r["variable"] == "v̄2")
+    assert row["operation"].startswith("v̄2 = sum(")
+    assert row["adjoint"] == pytest.approx(np.exp([0, 1, 2]).sum())
