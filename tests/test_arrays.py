@@ -132,6 +132,63 @@ def test_every_elementwise_op_broadcasts(name, rng):
             assert g.shape == s.shape  # adjoints are summed back over broadcast axes
 
 
+def _random_case(rng):
+    """One structural op on random shapes: (builder, NumPy reference, input shapes)."""
+    shape = tuple(int(d) for d in rng.integers(1, 4, size=rng.integers(1, 4)))
+    kind = rng.choice(["sum", "mean", "max", "transpose", "reshape", "matmul", "slice", "take",
+                       "concatenate", "broadcast_to"])
+    nd = len(shape)
+    if kind in ("sum", "mean", "max"):
+        axes = tuple(sorted(int(k) for k in rng.choice(nd, rng.integers(1, nd + 1), replace=False)))
+        axis = None if rng.random() < 0.3 else axes
+        keep = bool(rng.random() < 0.5)
+        return (lambda a: getattr(ga, kind)(a, axis, keep),
+                lambda a: getattr(np, kind)(a, axis=axis, keepdims=keep), [shape])
+    if kind == "transpose":
+        perm = tuple(int(k) for k in rng.permutation(nd))
+        return lambda a: ga.transpose(a, perm), lambda a: np.transpose(a, perm), [shape]
+    if kind == "reshape":
+        new = (-1,) + shape[:1] if nd > 1 else (1, -1)
+        return lambda a: a.reshape(new), lambda a: a.reshape(new), [shape]
+    if kind == "matmul":
+        n, k, m = (int(d) for d in rng.integers(1, 4, 3))
+        batch_a = shape[:int(rng.integers(0, nd + 1))]  # b's batch axes: a suffix of a's, some of size 1
+        suffix = batch_a[int(rng.integers(0, len(batch_a) + 1)):]
+        batch_b = tuple(1 if rng.random() < 0.3 else d for d in suffix)
+        a_shape = (k,) if rng.random() < 0.2 else batch_a + (n, k)
+        b_shape = (k,) if rng.random() < 0.2 else batch_b + (k, m)
+        return lambda a, b: a @ b, np.matmul, [a_shape, b_shape]
+    if kind == "slice":
+        def bound(d):
+            return None if rng.random() < 0.5 else int(rng.integers(-d, d + 1))
+
+        key = tuple(slice(int(rng.integers(-d, d)), bound(d), int(rng.choice([1, 2, -1]))) for d in shape)
+        key = tuple(k if len(range(d)[k]) else slice(None) for k, d in zip(key, shape))
+        return lambda a: a[key], lambda a: a[key], [shape]
+    if kind == "take":
+        axis = int(rng.integers(0, nd))
+        idx = rng.integers(0, shape[axis], size=tuple(int(d) for d in rng.integers(1, 3, rng.integers(0, 3))))
+        return lambda a: ga.take(a, idx, axis), lambda a: np.take(a, idx, axis), [shape]
+    if kind == "concatenate":
+        axis = int(rng.integers(0, nd))
+        other = shape[:axis] + (int(rng.integers(1, 3)),) + shape[axis + 1:]
+        return (lambda a, b: ga.concatenate([a, b, a], axis), lambda a, b: np.concatenate([a, b, a], axis),
+                [shape, other])
+    target = (2,) + tuple(3 if d == 1 and rng.random() < 0.5 else d for d in shape)
+    return lambda a: ga.broadcast_to(a, target), lambda a: np.broadcast_to(a, target), [shape]
+
+
+def test_structural_ops_on_random_shapes(rng):
+    for _ in range(60):
+        with ga.Graph():
+            build, reference, shapes = _random_case(rng)
+            syms, values = _inputs(shapes, rng)
+            f = build(*syms)
+            at = dict(zip(syms, values))
+            np.testing.assert_allclose(ga.evaluate(f, at), reference(*values), rtol=1e-12)
+            check_grads(f, syms, at=at, order=1)
+
+
 # -- shapes and size names ---------------------------------------------------------------------
 
 
@@ -381,3 +438,20 @@ def test_array_ops_agree_with_sympy_at_small_shapes(name, rng):
     report = ga.crosscheck(f, syms, order=order, points=[dict(zip(syms, values))], symbolic_limit=0,
                            rtol=1e-8, atol=1e-10)
     assert report.passed, str(report)
+
+
+def test_custom_ops_apply_elementwise_with_broadcasting(rng):
+    softplus = ga.define_op("softplus_arrays_t", lambda x, y: np.logaddexp(0.0, x * y),
+                            [lambda x, y, out: y / (1 + ga.exp(-x * y)),
+                             lambda x, y, out: x / (1 + ga.exp(-x * y))],
+                            scalar=lambda x, y: np.logaddexp(0.0, x * y))
+    try:
+        X, y = ga.symbols("X", shape=("n", 3)), ga.symbols("y", shape=(3,))
+        f = softplus(X, y)
+        assert f.shape == ("n", 3)
+        at = {X: rng.standard_normal((4, 3)), y: rng.standard_normal(3)}
+        np.testing.assert_allclose(ga.evaluate(f, at), np.logaddexp(0, at[X] * at[y]))
+        check_grads(ga.sum(f), [X, y], at=at)
+        assert ga.grad(ga.sum(f), y).shape == (3,)
+    finally:
+        del OPS["softplus_arrays_t"]
