@@ -17,6 +17,8 @@ import math
 import os
 import sys
 import time
+import unicodedata
+import warnings
 
 from .parse import ParseError, parse
 from .pictures import PictureError
@@ -27,9 +29,11 @@ class UsageError(Exception):
 
 
 def _point(text: str | None) -> dict[str, float]:
-    """``x=2,y=1`` as {"x": 2.0, "y": 1.0}."""
+    """``x=2,y=1`` as {"x": 2.0, "y": 1.0}; names are NFKC-normalised, as Python
+    normalises them in the expression (so a full-width ｘ is x on both sides)."""
     if not text:
         return {}
+    text = unicodedata.normalize("NFKC", text)
     point = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
@@ -43,11 +47,13 @@ def _point(text: str | None) -> dict[str, float]:
     return point
 
 
-def _expression(text: str, at: dict[str, float]):
+def _expression(text: str, at: dict[str, float], need_symbols: str = ""):
     import graphad as ga
 
     f = parse(text)
     names = sorted(f.graph.symbol_names([f.id]))
+    if need_symbols and not names:
+        raise UsageError(f"{text!r} has no symbols: there is nothing to {need_symbols}")
     symbols = [ga.symbols(n) for n in names]
     missing = [n for n in names if n not in at]
     if at and missing:
@@ -82,7 +88,7 @@ def cmd_trace(args) -> int:
     import graphad as ga
 
     at = _point(args.at)
-    f, symbols, env = _expression(args.expression, at)
+    f, symbols, env = _expression(args.expression, at, need_symbols="trace")
     if not at:
         raise UsageError("trace needs a point: --at x=2")
     seed = None
@@ -98,6 +104,7 @@ def cmd_trace(args) -> int:
 def cmd_graph(args) -> int:
     import graphad as ga
 
+    _output_file(args.out, (".dot", ".svg", ".png"))
     at = _point(args.at)
     f, symbols, env = _expression(args.expression, at)
     if args.optimised:
@@ -110,11 +117,51 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def _output_file(path: str, extensions: tuple[str, ...]) -> None:
+    """A file that can be written: its folder exists, it is no folder, its name fits."""
+    name = os.path.basename(path)
+    if not name or os.path.isdir(path):
+        raise UsageError(f"--out {path!r} is a folder; give a file name ending in {', '.join(extensions)}")
+    if os.path.splitext(name)[1].lower() not in extensions:
+        raise UsageError(f"--out {path!r}: the file name must end in {', '.join(extensions)}")
+    if len(os.fsencode(name)) > 255:
+        raise UsageError(f"--out: the file name is {len(os.fsencode(name))} bytes long; the limit is 255")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {path!r}: the folder {folder!r} does not exist")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
 def cmd_check(args) -> int:
     import graphad as ga
+    from graphad.sympy_bridge import _run_with_timeout, _Timeout
 
-    f, symbols, _ = _expression(args.expression, {})
-    report = ga.crosscheck(f, symbols, order=args.order, points=args.points)
+    f, symbols, _ = _expression(args.expression, {}, need_symbols="check")
+    try:  # one budget for the whole check, SymPy's differentiation included
+        report = _run_with_timeout(
+            lambda: ga.crosscheck(f, symbols, order=args.order, points=args.points), args.timeout)
+    except _Timeout:
+        raise UsageError(f"the check did not finish within {args.timeout:g} s (--timeout); SymPy "
+                         "is slow on large expressions: try --order 1 or a smaller expression") from None
     print(report)
     return 0 if report.passed else 1
 
@@ -126,7 +173,12 @@ def cmd_demo(args) -> int:
     import graphad as ga
 
     out = args.out
-    os.makedirs(out, exist_ok=True)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out!r} is a file; give a folder for the pictures")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot make the folder {out!r}: {e.strerror}") from None
     x = ga.symbols("x")
     f = ga.exp(x**2)
     print("graphad demo: f(x) = exp(x**2) at x = 2; f'(2) = 4*exp(4) =", f"{4 * math.exp(4):.6f}\n")
@@ -189,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="cross-check derivatives against SymPy")
     p.add_argument("expression")
     p.add_argument("--order", type=int, choices=[1, 2], default=2)
-    p.add_argument("--points", type=int, default=10)
+    p.add_argument("--points", type=_positive, default=10)
+    p.add_argument("--timeout", type=_seconds, default=60.0, help="seconds for the whole check (default 60)")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("demo", help="the seed example end to end")
     p.add_argument("--out", default="graphad-demo", help="folder for the pictures")
@@ -198,15 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command; any failure is one line on stderr, never a traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ParseError, UsageError) as e:
-        print(f"graphad: error: {e}", file=sys.stderr)
-        return 2
-    except PictureError as e:
-        print(f"graphad: error: {e}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = args.run(args)
+        except (ParseError, UsageError, ValueError, TypeError, NotImplementedError, OSError) as e:
+            print(f"graphad: error: {_one_line(e)}", file=sys.stderr)
+            code = 2
+        except PictureError as e:
+            print(f"graphad: error: {_one_line(e)}", file=sys.stderr)
+            code = 1
+        except Exception as e:  # a defect of graphad's: still one line, with what to report
+            print(f"graphad: internal error: {type(e).__name__}: {_one_line(e)} (please report it)",
+                  file=sys.stderr)
+            code = 1
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"graphad: warning: {_one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _one_line(e) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

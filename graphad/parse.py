@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 
 from . import ops
-from .expr import Expr, as_expr, symbols
+from .expr import Expr, apply, as_expr, symbols
 
 MAX_LENGTH = 10_000  # characters
 MAX_DEPTH = 100  # nesting of parentheses and unary operators
@@ -28,10 +29,11 @@ FUNCTIONS = {
                  "acosh atanh erf abs sign hypot maximum minimum where").split()
 }
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
-_BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
-_COMPARE = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
-            ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+# Built with graphad's ops, which fold constants as the library computes them
+# (IEEE-754: 1/0 is inf, 10.0**400 is inf, (-8)**(1/3) is nan), never with
+# Python's arithmetic, which raises or hangs (9**9**9**9) on them.
+_BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_COMPARE = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 _NAMES = {ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
           ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
           ast.GeneratorExp: "comprehensions", ast.IfExp: "conditional expressions (use where)",
@@ -76,12 +78,18 @@ def parse(text: str, names: dict[str, Expr] | None = None) -> Expr:
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}")
     _check_size(text)
+    limit = sys.getrecursionlimit()
     try:
+        # a flat sum of a few thousand terms is a deep tree to Python's parser: the
+        # length limit bounds that depth, so the recursion limit may rise to meet it
+        sys.setrecursionlimit(max(limit, 3 * MAX_LENGTH))
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ParseError(f"not a valid expression: {e.msg} (column {e.offset})") from None
     except (RecursionError, MemoryError):
         raise ParseError("the expression is too deeply nested") from None
+    finally:
+        sys.setrecursionlimit(limit)
     names = dict(names or {})
     done: dict[int, Expr] = {}
     stack = [(tree.body, False)]
@@ -132,7 +140,10 @@ def _build(node, args, names):
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ParseError(f"only real numbers are allowed as constants, not {node.value!r}")
-        return float(node.value)
+        try:
+            return float(node.value)
+        except OverflowError:  # an integer literal beyond the floats
+            return math.inf
     if isinstance(node, ast.Name):
         name = node.id
         if name in CONSTANTS:
@@ -147,17 +158,17 @@ def _build(node, args, names):
         if op is None:
             hint = " (use ** for powers)" if isinstance(node.op, ast.BitXor) else ""
             raise ParseError(f"not allowed: the operator {type(node.op).__name__}{hint}")
-        return op(*args)
+        return apply(op, *args)
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.USub):
-            return -args[0]
+            return apply("neg", args[0])
         if isinstance(node.op, ast.UAdd):
             return args[0]
         raise ParseError(f"not allowed: the operator {type(node.op).__name__}")
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
             raise ParseError("only one comparison < <= > >= at a time is allowed")
-        return _COMPARE[type(node.ops[0])](as_expr(args[0]), args[1])
+        return apply(_COMPARE[type(node.ops[0])], *args)
     if isinstance(node, ast.Call):
         fn = FUNCTIONS[node.func.id]
         if len(args) != fn.op.arity:

@@ -477,6 +477,9 @@ class _Timeout(Exception):
 def _run_with_timeout(fn, seconds):
     """fn(), or _Timeout after ``seconds`` (where SIGALRM exists, in the main thread).
 
+    A timer the caller had set (``ITIMER_REAL``: yours, or an enclosing call's)
+    is put back afterwards with the time it had left, so it still fires.
+
     An exception raised in a signal handler can be swallowed where Python
     cannot propagate it (a garbage-collector callback, a __del__), so cyclic
     collection pauses meanwhile, the alarm keeps firing every 50 ms until
@@ -484,6 +487,7 @@ def _run_with_timeout(fn, seconds):
     import gc
     import signal
     import threading
+    import time
 
     if (seconds is None or not hasattr(signal, "SIGALRM")
             or threading.current_thread() is not threading.main_thread()):
@@ -495,6 +499,8 @@ def _run_with_timeout(fn, seconds):
         fired = True
         raise _Timeout
 
+    start = time.monotonic()
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)  # a caller's own timer
     old = signal.signal(signal.SIGALRM, alarm)
     collecting = gc.isenabled()
     gc.disable()  # no garbage-collector callback runs (and swallows the alarm) meanwhile
@@ -504,6 +510,9 @@ def _run_with_timeout(fn, seconds):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer_left > 0:  # the caller's timer goes on, less the time spent here (it fires now if due)
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-6),
+                             outer_interval)
         if collecting:
             gc.enable()
     if fired:

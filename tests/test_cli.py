@@ -99,3 +99,55 @@ def test_demo(capsys, tmp_path, monkeypatch):
     assert "218.393" in out and "54.5982" in out and "ns per call" in out
     for name in ("computation", "tangent", "adjoint"):
         assert (tmp_path / "demo" / f"{name}.svg").stat().st_size > 100
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["trace", "3", "--at", "x=1"], "no symbols"),
+    (["check", "3"], "no symbols"),
+    (["graph", "x", "--out", "/no/such/folder/g.svg"], "does not exist"),
+    (["graph", "x", "--out", "."], "is a folder"),
+    (["graph", "x", "--out", "g.txt"], "must end in"),
+    (["graph", "x", "--out", "a" * 300 + ".svg"], "the limit is 255"),
+    (["grad", "x + y", "--at", "x=1"], "no value for y"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_demo_out_must_be_a_folder(capsys, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    code, _, err = run(capsys, "demo", "--out", str(target))
+    assert code == 2 and "is a file" in err
+
+
+def test_check_has_a_time_budget_and_positive_points(capsys):
+    slow = "exp(" + "*".join(f"x{i}" for i in range(120)) + ")"
+    code, _, err = run(capsys, "check", slow, "--timeout", "1")
+    assert code == 2 and "did not finish within 1 s" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "x", "--points", "-5"])
+    assert exit_info.value.code == 2
+    assert "not positive" in capsys.readouterr().err
+
+
+def test_at_is_normalised_like_the_expression(capsys):
+    code, out, _ = run(capsys, "grad", "x*y", "--at", "\uff58=2,y=3")  # a full-width x
+    assert code == 0 and "df/dx = 3" in out
+
+
+def test_warnings_are_one_line_each(capsys, monkeypatch):
+    import warnings
+
+    import graphad.cli as cli
+
+    def noisy(args):
+        warnings.warn("first\nsecond line", RuntimeWarning, stacklevel=1)
+        warnings.warn("first\nsecond line", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_grad", noisy)  # build_parser reads it when main() runs
+    code, _, err = run(capsys, "grad", "x", "--at", "x=1")
+    assert code == 0 and err.strip() == "graphad: warning: first second line"

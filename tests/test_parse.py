@@ -64,3 +64,20 @@ def test_long_flat_input_within_limits_parses():
     text = " + ".join(f"x{i}" for i in range(1000))
     assert len(text) < MAX_LENGTH
     assert parse(text).op == "add"
+
+
+@pytest.mark.parametrize("text, value", [
+    ("x*10**400", math.inf), ("9**9**9**9*x", math.inf), ("x + 1/0", math.inf),
+    ("(-8)**(1/3) + x", math.nan), ("x*1" + "0" * 400, math.inf), ("x - 1e308*10", -math.inf),
+])
+def test_constants_fold_as_the_library_computes_them(text, value):
+    f = parse(text)  # never OverflowError, ZeroDivisionError, a complex number or a hang
+    result = ga.evaluate(f, {"x": 1.0})
+    assert (math.isnan(result) and math.isnan(value)) or result == value
+
+
+def test_a_flat_sum_of_thousands_of_terms_parses():
+    text = "+".join(f"x{i % 9}" for i in range(3300))
+    assert len(text) < 10_000
+    f = parse(text)
+    assert ga.evaluate(f, {f"x{k}": 1.0 for k in range(9)}) == 3300

@@ -199,3 +199,24 @@ def test_from_sympy_refuses_strings(text):
         ga.from_sympy(text)
     with pytest.raises(TypeError, match="string"):
         ga.from_sympy([sympy.Symbol("x"), text])
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="no interval timers here")
+def test_crosscheck_keeps_the_callers_own_timer():
+    import signal
+    import time
+
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        x, y = ga.symbols("x y")
+        assert ga.crosscheck(ga.exp(x**2) * ga.sin(y), [x, y], order=2).passed
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < left < 30.0  # still armed, less the time the check took
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        time.sleep(0.2)  # the handler runs when the signal arrives
+        assert fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
