@@ -289,7 +289,7 @@ _NUMERIC_MODULES = [{"DiracDelta": lambda x, *k: np.zeros_like(np.asarray(x, dty
 
 def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: float = 1e-9,
                atol: float = 1e-12, symbolic_limit: int = 40, symbolic_timeout: float = 10.0,
-               seed: int = 0, verbose: bool = False) -> CrosscheckReport:
+               timeout: float | None = 120.0, seed: int = 0, verbose: bool = False) -> CrosscheckReport:
     """Compare graphad's derivatives of ``f`` against ``sympy.diff``.
 
     Checks the gradient from forward mode and from reverse mode, and at
@@ -298,7 +298,10 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     list of dicts {symbol: value}) with relative tolerance ``rtol``, and
     symbolically (the difference simplifies to zero) when ``f`` has at most
     ``symbolic_limit`` operations, giving SymPy's simplify ``symbolic_timeout``
-    seconds per check. Returns a :class:`CrosscheckReport`.
+    seconds per check. The whole check (SymPy's conversion and differentiation
+    included) stops after ``timeout`` seconds (None: no limit; enforced in the
+    main thread where the platform has SIGALRM), and the report then says
+    it is incomplete. Returns a :class:`CrosscheckReport`.
 
     Array symbols of fixed (small) shapes are checked element by element: each
     is written as an array of SymPy symbols (``W[0,1]``...). ``stop_gradient``
@@ -311,13 +314,26 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
         >>> report.passed
         True
     """
-    from .derivatives import hessian, jacobian
-    from .reverse import grad
-
     if order not in (1, 2):
         raise ValueError(f"crosscheck: order must be 1 or 2, not {order!r}")
     f = as_one_expr(f, "crosscheck")
     syms, _ = as_symbol_list(wrt, "crosscheck", f.graph)
+    try:
+        options = (order, points, domain, rtol, atol, symbolic_limit, symbolic_timeout, seed, verbose)
+        return _run_with_timeout(lambda: _crosscheck(f, syms, *options), timeout)
+    except _Timeout:
+        report = CrosscheckReport(str(f), order, 0, rtol=rtol)
+        report.unchecked["everything"] = f"SymPy did not finish within the timeout of {timeout:g} s"
+        if verbose:
+            print(report)
+        return report
+
+
+def _crosscheck(f, syms, order, points, domain, rtol, atol, symbolic_limit, symbolic_timeout, seed,
+                verbose) -> CrosscheckReport:
+    from .derivatives import hessian, jacobian
+    from .reverse import grad
+
     sf = to_sympy(f)
     if isinstance(sf, np.ndarray):
         raise ValueError(f"crosscheck: f has shape {S.fmt(f.shape)}; check a scalar (ga.sum of it, say)")
@@ -504,6 +520,8 @@ def _run_with_timeout(fn, seconds):
     old = signal.signal(signal.SIGALRM, alarm)
     collecting = gc.isenabled()
     gc.disable()  # no garbage-collector callback runs (and swallows the alarm) meanwhile
+    if outer_left > 0:  # an enclosing deadline comes first: it ends this call too
+        seconds = min(seconds, outer_left)
     signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         result = fn()

@@ -220,3 +220,16 @@ def test_crosscheck_keeps_the_callers_own_timer():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_crosscheck_stops_at_its_timeout_with_an_incomplete_report():
+    import time
+
+    x = ga.symbols("x")
+    v = x
+    for k in range(6):  # SymPy's Piecewise of nested conditions grows exponentially
+        v = ga.where(v > k * 0.1, v * 2, v - 1)
+    t0 = time.perf_counter()
+    report = ga.crosscheck(v, [x], timeout=1.0)
+    assert time.perf_counter() - t0 < 10
+    assert not report.passed and "did not finish" in report.unchecked["everything"]
