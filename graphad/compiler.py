@@ -418,6 +418,14 @@ class Compiled(CPUDispatcher):
             return f"graphad.Compiled({self.py_func.__module__})"
         return f"<graphad.Compiled ({', '.join(self._in_labels)}) -> {len(self.layout.out_sizes)} output(s)>"
 
+    def typeof_pyval(self, val):
+        # Numba types an argument before any of our checks run; a masked array's mask
+        # would be lost, so it is refused here, with what to do instead
+        if isinstance(val, np.ma.MaskedArray):
+            raise TypeError("a masked array argument: fill it first (a.filled(np.nan)) so that masked "
+                            "entries are explicit")
+        return super().typeof_pyval(val)
+
     def _compile_for_args(self, *args, **kws):
         if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
             return super()._compile_for_args(*args, **kws)
@@ -537,6 +545,8 @@ def _as_float_array(a, label: str) -> np.ndarray:
     """``a`` as a float64 array, or a clear error naming the argument."""
     if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
         raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
+    if isinstance(a, np.ma.MaskedArray):  # its mask would be dropped silently
+        raise TypeError(f"argument {label!r} is a masked array; fill it first (a.filled(np.nan))")
     try:
         arr = np.asarray(a)
     except Exception as e:

@@ -19,11 +19,16 @@ def _input_value(key, value):
     name = key.name if isinstance(key, Expr) else key
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"evaluate: the value for {name!r} is {value!r}, not a number or array of numbers")
+    if isinstance(value, np.ma.MaskedArray):  # its mask would be dropped silently
+        raise TypeError(f"evaluate: the value for {name!r} is a masked array; fill it first "
+                        "(value.filled(np.nan)) so that masked entries are explicit")
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like
         raise TypeError(f"evaluate: the value for {name!r} is not a number or array: {e}") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":  # as compiled functions do: a bool is no number here
+        raise TypeError(f"evaluate: the value for {name!r} is boolean; give numbers (1.0 and 0.0)")
+    if arr.dtype.kind not in "iuf":
         raise TypeError(
             f"evaluate: the value for {name!r} has dtype {arr.dtype}; give real numbers"
         )

@@ -69,6 +69,12 @@ def _define(name, arity, value, partials, sympy, code, sample, doc, fmt=None, pr
     return build
 
 
+def _inside(cond):
+    """1 inside an op's real domain, nan outside: a partial times it is nan wherever
+    the op's value is (log(-1) has derivative nan, not -1), to every order."""
+    return where(cond, 1.0, math.nan)
+
+
 # -- arithmetic -----------------------------------------------------------------
 
 add = _define(
@@ -162,6 +168,14 @@ neg = _define(
 )
 
 
+def _pow_value(x, y):
+    # C99's pow, as compiled code computes it: for x = -0 or -inf and y not an odd
+    # integer the result is that of +0 or +inf (NumPy's power gives -0 and nan there)
+    r = np.power(x, y)
+    fix = ((x == 0) | (x == -np.inf)) & np.signbit(x) & (np.mod(y, 2) != 1)
+    return np.where(fix, np.power(-x, y), r) if np.any(fix) else r
+
+
 def _pow_simplify(x, y):
     if is_const(y, 1):
         return x
@@ -171,10 +185,10 @@ def _pow_simplify(x, y):
 
 
 pow = _define(
-    "pow", 2, np.power,
+    "pow", 2, _pow_value,
     (
         lambda x, y, out: y * x ** (y - 1),
-        lambda x, y, out: out * log(x),
+        lambda x, y, out: apply("dmul", out, log(x)),  # 0 at x = 0 (0 * -inf), where out is 0
     ),
     lambda sp, x, y: x**y,
     "({0} ** {1})", _uniform((0.5, 2), (-2, 2)),
@@ -197,7 +211,7 @@ exp = _define(
 
 log = _define(
     "log", 1, np.log,
-    (lambda x, out: 1.0 / x,),
+    (lambda x, out: (1.0 / x) * _inside(x >= 0.0),),
     lambda sp, x: sp.log(x),
     "math.log({0})", _uniform((0.1, 3)),
     "Natural logarithm; log(0) is -inf, log(x < 0) is nan.",
@@ -206,7 +220,7 @@ log = _define(
 
 log1p = _define(
     "log1p", 1, np.log1p,
-    (lambda x, out: 1.0 / (1.0 + x),),
+    (lambda x, out: (1.0 / (1.0 + x)) * _inside(x >= -1.0),),
     lambda sp, x: sp.log(1 + x),
     "math.log1p({0})", _uniform((-0.9, 3)),
     "log(1 + x), accurate for small x; nan for x < -1.",
@@ -340,7 +354,7 @@ asinh = _define(
 
 acosh = _define(
     "acosh", 1, np.arccosh,
-    (lambda x, out: 1.0 / sqrt(x**2 - 1.0),),
+    (lambda x, out: (1.0 / sqrt(x**2 - 1.0)) * _inside(x >= 1.0),),
     lambda sp, x: sp.acosh(x),
     "math.acosh({0})", _uniform((1.1, 3)),
     "Inverse hyperbolic cosine; nan for x < 1, derivative inf at 1.",
@@ -349,7 +363,7 @@ acosh = _define(
 
 atanh = _define(
     "atanh", 1, np.arctanh,
-    (lambda x, out: 1.0 / (1.0 - x**2),),
+    (lambda x, out: (1.0 / (1.0 - x**2)) * _inside(abs(x) <= 1.0),),
     lambda sp, x: sp.atanh(x),
     "math.atanh({0})", _uniform((-0.9, 0.9)),
     "Inverse hyperbolic tangent; +-inf at +-1, nan outside [-1, 1].",
@@ -444,8 +458,17 @@ def _minimum_first(a, b):
     return a <= b
 
 
+def _maximum_value(a, b):
+    # IEEE 754-2019 maximum, as compiled code computes it: -0 < +0 (NumPy's picks either zero)
+    return np.where((a == 0) & (b == 0), a + b, np.maximum(a, b))
+
+
+def _minimum_value(a, b):
+    return np.where((a == 0) & (b == 0), -(-a - b), np.minimum(a, b))
+
+
 maximum = _define(
-    "maximum", 2, np.maximum,
+    "maximum", 2, _maximum_value,
     (lambda a, b, out: a >= b, lambda a, b, out: a < b),
     lambda sp, a, b: sp.Max(a, b),
     "max({0}, {1}) if {0} == {0} and {1} == {1} else math.nan", _apart(),
@@ -457,7 +480,7 @@ maximum = _define(
 )
 
 minimum = _define(
-    "minimum", 2, np.minimum,
+    "minimum", 2, _minimum_value,
     (lambda a, b, out: a <= b, lambda a, b, out: a > b),
     lambda sp, a, b: sp.Min(a, b),
     "min({0}, {1}) if {0} == {0} and {1} == {1} else math.nan", _apart(),

@@ -1,9 +1,11 @@
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 import graphad as ga
+from graphad.registry import OPS, elementwise_ops
 from graphad.testing import check_grads
 
 
@@ -83,3 +85,33 @@ def test_derivatives_are_expressions_that_differentiate_again():
     x = ga.symbols("x")
     d3 = ga.grad(ga.jvp(ga.grad(ga.sin(x) * x, x), x, 1.0), x)
     assert ga.evaluate(d3, {x: 0.5}) == pytest.approx(-3 * math.sin(0.5) - 0.5 * math.cos(0.5), rel=1e-14)
+
+
+INDETERMINATE = {"add", "sub", "mul", "div", "dmul"}  # inf - inf, 0 * inf, 0 / 0: IEEE partials
+
+
+@pytest.mark.parametrize("name", [n for n in elementwise_ops() if n not in INDETERMINATE])
+def test_outside_the_domain_the_derivative_is_nan_like_the_value(name):
+    """log(-1), log1p(-3), atanh(2), acosh(-2), sqrt(-1), (-8)**0.5 ...: where an op's
+    value is nan at numbers, each partial is nan too, in both modes and at order 2."""
+    op = OPS[name]
+    args = ga.symbols(f"d0:{op.arity}")
+    f = ga.expr.apply(name, *args)
+    grads = {"reverse": ga.grad(f, list(args)), "forward": ga.jacobian([f], list(args), mode="forward")[0]}
+    second = ga.hessian(f, list(args))
+    points = [-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, math.inf, -math.inf]
+    for p in itertools.product(points, repeat=op.arity):
+        env = dict(zip(args, p))
+        if not math.isnan(ga.evaluate(f, env)):
+            continue
+        for mode, g in grads.items():
+            assert all(math.isnan(d) for d in ga.evaluate(g, env)), f"{name}{p}: {mode} mode"
+        if all(math.isfinite(v) and v != 0 for v in p):  # the chain product keeps 0 * nan = 0 (docs)
+            for row in second:
+                assert all(math.isnan(d) for d in ga.evaluate(row, env)), f"{name}{p}: second derivatives"
+
+
+def test_power_of_zero_has_derivative_zero():
+    x = ga.symbols("x")
+    assert ga.evaluate(ga.grad(0.0**x, x), {x: 2.0}) == 0.0
+    assert ga.evaluate(ga.jvp(0.0**x, x, 1.0), {x: 2.0}) == 0.0

@@ -38,7 +38,8 @@ def test_missing_symbol_is_named():
         ga.evaluate(x * y, {x: 1.0})
 
 
-@pytest.mark.parametrize("bad", ["1.0", None, [1.0, "a"], {"a": 1}, 1j])
+@pytest.mark.parametrize("bad", ["1.0", None, [1.0, "a"], {"a": 1}, 1j, True, np.array([True, False]),
+                                 np.ma.masked_array([1.0, 2.0], mask=[False, True])])
 def test_bad_values_are_named(bad):
     x = ga.symbols("x")
     with pytest.raises(TypeError, match="'x'"):
