@@ -462,6 +462,8 @@ def as_seed_list(values, targets: list[Expr], single: bool, what: str, graph: Gr
 def require_scalars(exprs: list[Expr], what: str) -> None:
     """Refuse a graph with array nodes, in the parts of graphad that take scalars only."""
     graph = exprs[0].graph
+    if not graph.has_arrays:  # a graph of scalars only: nothing to walk
+        return
     shapes_ = graph.shapes
     for v in graph.ancestors(e.id for e in exprs):
         if shapes_[v]:

@@ -60,6 +60,7 @@ class Graph:
         self.args: list[tuple[int, ...]] = []  # id -> argument ids
         self.payload: list = []  # id -> value (constants), name (symbols), params (array ops) or None
         self.shapes: list[tuple] = []  # id -> shape, () for a scalar
+        self.has_arrays = False  # whether any node has a shape other than (): scalar-only code skips checks
         self._cons: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self._nx = nx.DiGraph()
@@ -114,6 +115,7 @@ class Graph:
                     self.args.append(args)
                     self.payload.append(payload)
                     self.shapes.append(shape)
+                    self.has_arrays = self.has_arrays or bool(shape)
                     self._cons[key] = nid
                     return nid
         if op == "symbol" and self.shapes[nid] != shape:
