@@ -321,9 +321,13 @@ def fold(op, values: tuple) -> float:
 
 
 def is_const(e: Expr, value: float) -> bool:
-    """Whether ``e`` is the scalar constant ``value``."""
-    payload = e.graph.payload[e.id]
-    return e.graph.ops[e.id] == "const" and type(payload) is float and payload == value
+    """Whether ``e`` is the scalar constant ``value``, or that constant broadcast
+    (an identity such as x * 1 may drop it: apply broadcasts back to the shape)."""
+    ops, v = e.graph.ops, e.id
+    if ops[v] == "broadcast_to":
+        v = e.graph.args[v][0]
+    payload = e.graph.payload[v]
+    return ops[v] == "const" and type(payload) is float and payload == value
 
 
 # -- symbols ------------------------------------------------------------------

@@ -114,7 +114,11 @@ mul = _define(
 )
 
 def _dmul_value(x, y):
-    return np.where((x == 0) | (y == 0), 0.0, np.multiply(x, y))
+    r = np.multiply(x, y)
+    settled = np.abs(r) > 0  # False only at zeros and nan, where dmul may differ from *
+    if settled.all():
+        return r
+    return np.where(~settled & ((x == 0) | (y == 0)), 0.0, r)
 
 
 def _dmul_simplify(x, y):
@@ -172,6 +176,8 @@ def _pow_value(x, y):
     # C99's pow, as compiled code computes it: for x = -0 or -inf and y not an odd
     # integer the result is that of +0 or +inf (NumPy's power gives -0 and nan there)
     r = np.power(x, y)
+    if np.ndim(y) == 0 and float(y).is_integer():  # x**2 and the like: NumPy's power is C99's there
+        return r
     fix = ((x == 0) | (x == -np.inf)) & np.signbit(x) & (np.mod(y, 2) != 1)
     return np.where(fix, np.power(-x, y), r) if np.any(fix) else r
 
