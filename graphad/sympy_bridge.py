@@ -52,17 +52,48 @@ def to_sympy(exprs):
         if S.size(graph.shapes[v]) is None:
             raise ValueError(f"to_sympy: {Expr(graph, v)} has shape {S.fmt(graph.shapes[v])}; "
                              "give array symbols fixed sizes to convert them")
-    memo: dict[int, sp.Expr] = {}
+    # A chain of scalar sums becomes one sp.Add of all its terms: adding terms one
+    # at a time makes SymPy flatten the sum again at each step (quadratic).
+    wanted = {e.id for e in items}
     for v in order:
-        op, payload, shape = graph.ops[v], graph.payload[v], graph.shapes[v]
-        if op == "const":
-            memo[v] = _sympy_number(payload) if not shape else _each(_sympy_number, payload)
-        elif op == "symbol":
-            memo[v] = sp.Symbol(payload, real=True) if not shape else _element_symbols(payload, shape)
-        else:
-            memo[v] = _sympy_node(OPS[op], payload, shape, [memo[a] for a in graph.args[v]])
+        if not (graph.ops[v] in _SUMS and not graph.shapes[v]):
+            wanted.update(graph.args[v])
+    memo: dict[int, sp.Expr] = {}
+    try:
+        for v in order:
+            op, payload, shape = graph.ops[v], graph.payload[v], graph.shapes[v]
+            if op == "const":
+                memo[v] = _sympy_number(payload) if not shape else _each(_sympy_number, payload)
+            elif op == "symbol":
+                memo[v] = sp.Symbol(payload, real=True) if not shape else _element_symbols(payload, shape)
+            elif op in _SUMS and not shape:
+                if v in wanted:
+                    memo[v] = sp.Add(*_sum_terms(graph, v, memo))
+            else:
+                memo[v] = _sympy_node(OPS[op], payload, shape, [memo[a] for a in graph.args[v]])
+    except RecursionError:
+        raise RecursionError("to_sympy: the expression is nested too deeply for SymPy, which recurses "
+                             f"on it ({len(order)} nodes)") from None
     out = [memo[e.id] for e in items]
     return out[0] if single else out
+
+
+_SUMS = ("add", "sub")
+
+
+def _sum_terms(graph, v: int, memo: dict) -> list:
+    """The terms of the scalar sum rooted at node ``v`` (its add and sub nodes
+    walked through, iteratively), each a SymPy expression with its sign."""
+    terms, stack = [], [(v, 1)]
+    while stack:
+        u, sign = stack.pop()
+        if graph.ops[u] in _SUMS and not graph.shapes[u]:
+            a, b = graph.args[u]
+            stack.append((b, -sign if graph.ops[u] == "sub" else sign))
+            stack.append((a, sign))
+        else:
+            terms.append(memo[u] if sign > 0 else -memo[u])
+    return terms
 
 
 def _each(fn, values) -> np.ndarray:
@@ -321,9 +352,11 @@ def crosscheck(f, wrt, order: int = 1, points=10, *, domain=(-2.0, 2.0), rtol: f
     try:
         options = (order, points, domain, rtol, atol, symbolic_limit, symbolic_timeout, seed, verbose)
         return _run_with_timeout(lambda: _crosscheck(f, syms, *options), timeout)
-    except _Timeout:
+    except (_Timeout, RecursionError) as e:
         report = CrosscheckReport(str(f), order, 0, rtol=rtol)
-        report.unchecked["everything"] = f"SymPy did not finish within the timeout of {timeout:g} s"
+        report.unchecked["everything"] = (
+            f"SymPy did not finish within the timeout of {timeout:g} s" if isinstance(e, _Timeout)
+            else "the expression is nested too deeply for SymPy, which recurses on it")
         if verbose:
             print(report)
         return report

@@ -233,3 +233,33 @@ def test_crosscheck_stops_at_its_timeout_with_an_incomplete_report():
     report = ga.crosscheck(v, [x], timeout=1.0)
     assert time.perf_counter() - t0 < 10
     assert not report.passed and "did not finish" in report.unchecked["everything"]
+
+
+def test_a_long_sum_converts_in_one_step():
+    import time
+
+    xs = ga.symbols("t0:4000")
+    s = xs[0]
+    for x in xs[1:]:
+        s = s + x  # a chain of 3,999 add nodes
+    t0 = time.perf_counter()
+    converted = ga.to_sympy(s - xs[1])
+    assert time.perf_counter() - t0 < 10  # was 30 s: SymPy re-flattened the sum at every term
+    assert isinstance(converted, sympy.Add) and len(converted.args) == 3999  # t1 cancels
+
+
+def test_sums_keep_their_signs_and_sharing():
+    a, b = ga.symbols("a b")
+    shared = a - b
+    got = ga.to_sympy([shared + 2 * (a + b) - shared, ga.sin(a + b) + shared, -(a - b) - (b - a)])
+    sa, sb = sympy.symbols("a b", real=True)
+    assert got == [2 * sa + 2 * sb, sa - sb + sympy.sin(sa + sb), 0]
+
+
+def test_too_deep_for_sympy_is_a_report_not_a_crash():
+    x = ga.symbols("x")
+    v = x
+    for _ in range(300):
+        v = ga.sin(v)
+    report = ga.crosscheck(v, [x], points=2)
+    assert not report.passed and "nested too deeply" in report.unchecked["everything"]
