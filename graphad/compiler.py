@@ -47,6 +47,20 @@ LINK_NODES = 1500  # shorter kernels are linked into Numba's module (inlinable, 
 #                    ones are compiled by graphad.kernels, far faster (docs/compiler.md)
 _lock = threading.Lock()
 _modules: dict[str, object] = {}  # cache key -> imported wrapper module, per process
+_forked_after_omp = False  # this process is a fork of one whose GNU OpenMP threads had started
+
+
+def _after_fork_in_child() -> None:
+    # GNU OpenMP cannot run in a child forked after its threads started: Numba then
+    # kills the child at its first parallel loop (and a fork Pool waits forever)
+    global _forked_after_omp
+    try:
+        _forked_after_omp = numba.threading_layer() == "omp"
+    except ValueError:  # no parallel loop has run: any start method is fine
+        pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache
@@ -515,6 +529,12 @@ class Compiled(CPUDispatcher):
         return self._batch(arrays, shape)
 
     def _batch(self, arrays, shape):
+        if self._options.parallel and _forked_after_omp:
+            raise RuntimeError(
+                "this process was forked after a parallel=True function ran on GNU OpenMP threads, "
+                "which cannot run in a forked child: start worker processes with 'spawn' or "
+                "'forkserver' (multiprocessing.get_context('spawn')), or compile with parallel=False "
+                "for them (docs/compiler.md)")
         n = math.prod(shape)
         ins = []
         for a, s in zip(arrays, self.layout.in_sizes):

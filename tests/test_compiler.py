@@ -434,3 +434,42 @@ def test_masked_arrays_are_refused_not_unmasked():
     fn = ga.compile(ga.sin(x), [x])
     with pytest.raises(TypeError, match="masked array"):
         fn(np.ma.masked_array([1.0, 2.0], mask=[False, True]))
+
+
+FORK_SCRIPT = textwrap.dedent("""
+    import multiprocessing as mp
+    import numpy as np
+    import graphad as ga
+
+    x = ga.symbols("x")
+    parallel = ga.compile(ga.sin(x) * 2, [x], parallel=True)
+    serial = ga.compile(ga.sin(x) * 3, [x])
+    points = np.linspace(0, 1, 1000)
+
+    def use_parallel(k):
+        return float(parallel(points).sum())
+
+    def use_serial(k):
+        return float(serial(points).sum())
+
+    if __name__ == "__main__":
+        parallel(points)  # the parent's OpenMP threads start here
+        with mp.get_context("fork").Pool(2) as pool:
+            print("fork serial", pool.map(use_serial, range(2)) == [use_serial(0)] * 2)
+            try:
+                pool.map(use_parallel, range(2))
+            except RuntimeError as e:
+                print("fork parallel refused:", "spawn" in str(e))
+        with mp.get_context("spawn").Pool(2) as pool:
+            print("spawn parallel", pool.map(use_parallel, range(2)) == [use_parallel(0)] * 2)
+""")
+
+
+def test_parallel_functions_and_fork_a_clear_error_never_a_hang(tmp_path):
+    script = tmp_path / "forking.py"
+    script.write_text(FORK_SCRIPT)
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")[:3]
+    assert lines == ["fork serial True", "fork parallel refused: True", "spawn parallel True"]
