@@ -35,7 +35,7 @@ from .derivatives import derivative, hessian, hvp, jacobian
 from .evaluate import evaluate
 from .expr import Expr, symbols
 from .forward import jvp
-from .graph import Graph, current_graph
+from .graph import Graph, current_graph, reset_default_graph
 from .ops import (
     abs,
     acos,
@@ -103,11 +103,12 @@ def to_networkx(outputs):
 
 __all__ = [
     "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "broadcast_to", "compare_symbolic", "compile", "compile_grad", "concatenate", "cos",
-    "cosh", "crosscheck", "current_graph", "define_op", "derivative", "dot", "erf", "evaluate", "exp",
-    "expm1", "from_sympy", "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp", "hypot",
-    "jacobian", "jacobian_sparsity", "jvp", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean",
-    "minimum", "newton", "picture", "picture_passes", "reshape", "scipy_objective", "sign", "sin", "sinh",
-    "softmax", "sparse_hessian", "sparse_jacobian", "sqrt", "stack", "stop_gradient", "sum", "symbols",
-    "take", "tan", "tanh", "to_networkx", "to_sympy", "trace", "transpose", "vjp", "where",
+    "atan2", "atanh", "broadcast_to", "compare_symbolic", "compile", "compile_grad", "concatenate",
+    "cos", "cosh", "crosscheck", "current_graph", "define_op", "derivative", "dot", "erf", "evaluate",
+    "exp", "expm1", "from_sympy", "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp",
+    "hypot", "jacobian", "jacobian_sparsity", "jvp", "log", "log1p", "logsumexp", "matmul", "max",
+    "maximum", "mean", "minimum", "newton", "picture", "picture_passes", "reset_default_graph",
+    "reshape", "scipy_objective", "sign", "sin", "sinh", "softmax", "sparse_hessian", "sparse_jacobian",
+    "sqrt", "stack", "stop_gradient", "sum", "symbols", "take", "tan", "tanh", "to_networkx", "to_sympy",
+    "trace", "transpose", "vjp", "where",
 ]

@@ -258,6 +258,27 @@ _default = Graph()
 _entered: contextvars.ContextVar[tuple[Graph, ...]] = contextvars.ContextVar("graphad_graphs", default=())
 
 
+def reset_default_graph() -> Graph:
+    """Replace the default graph by a new, empty one, and return it.
+
+    The default graph keeps every node ever built in it (nodes are shared, so
+    none can be dropped while the graph lives). A long-running program that
+    builds in the default graph calls this between independent tasks (or
+    builds each task in ``with ga.Graph():``): the old graph and its nodes are
+    freed once no expression refers to them. Expressions of the old graph do
+    not mix with new ones (a clear error says so).
+
+    Examples:
+        >>> import graphad as ga
+        >>> g = ga.reset_default_graph()
+        >>> len(g)
+        0
+    """
+    global _default
+    _default = Graph()
+    return _default
+
+
 def current_graph() -> Graph:
     """The graph new symbols and constants are built in: the innermost graph this
     thread entered with ``with``, else the default graph.
