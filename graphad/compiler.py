@@ -17,6 +17,7 @@ The design (docs/compiler.md explains the measurements behind it):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -26,6 +27,7 @@ import pickle
 import sys
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 
 import llvmlite
@@ -84,8 +86,15 @@ def _generator_stamp() -> str:
                          *(os.path.join("passes", p) for p in passes))
 
 
+_fallbacks: dict[str, str] = {}  # an unusable cache folder -> this process's temporary one
+
+
 def cache_dir() -> str:
-    """Where compiled functions are cached: ``$GRAPHAD_CACHE_DIR``, else the user cache."""
+    """Where compiled functions are cached: ``$GRAPHAD_CACHE_DIR``, else the user cache.
+
+    A folder that cannot be used (a file, a path under a file, no permission, a
+    read-only or full disk) costs one warning: this process then caches in a
+    temporary folder of its own."""
     path = os.environ.get("GRAPHAD_CACHE_DIR")
     if not path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -94,8 +103,29 @@ def cache_dir() -> str:
         elif os.name == "nt":
             base = os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()
         path = os.path.join(base, "graphad")
-    os.makedirs(path, exist_ok=True)
+    if path in _fallbacks:
+        return _fallbacks[path]
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # can files be written there?
+            pass
+    except OSError as e:
+        return _fallback(path, e)
     return path
+
+
+def _fallback(path: str, error: OSError) -> str:
+    """This process's temporary cache folder, in place of ``path``; one warning."""
+    with _lock_fallback:
+        if path not in _fallbacks:
+            _fallbacks[path] = tempfile.mkdtemp(prefix="graphad-cache-")
+            warnings.warn(f"graphad: the cache folder {path!r} cannot be used ({error.strerror or error}); "
+                          f"this process caches compiled code in {_fallbacks[path]} instead",
+                          RuntimeWarning, stacklevel=4)
+    return _fallbacks[path]
+
+
+_lock_fallback = threading.Lock()
 
 
 def _import(path: str, module_name: str):
@@ -340,8 +370,15 @@ def _build(source, options: Options) -> Compiled:
 
 
 def _load_module(source, options: Options, key: str):
+    folder = cache_dir()
+    try:
+        return _load_from(source, options, key, os.path.join(folder, f"graphad_{key}"))
+    except OSError as e:  # the folder could not be written after all (a full disk, removed...)
+        return _load_from(source, options, key, os.path.join(_fallback(folder, e), f"graphad_{key}"))
+
+
+def _load_from(source, options: Options, key: str, base: str):
     name = f"graphad_{key}"
-    base = os.path.join(cache_dir(), name)
     layout = options.layout
     point_sig = tuple(types.float64 if s == 0 else types.Array(types.float64, 1, "C")
                       for s in layout.in_sizes)
@@ -356,9 +393,10 @@ def _load_module(source, options: Options, key: str):
         nogil = len(program) > NOGIL_NODES
         kernels.write_file(base + ".py", wrapper.source(key, name, layout, options.parallel,
                                                         options.in_labels, options.single, nogil, linked))
-        kernels.write_file(base + ".pkl", pickle.dumps(optimised))
+        with contextlib.suppress(OSError):  # optional: .program recomputes it when it is missing
+            kernels.write_file(base + ".pkl", pickle.dumps(optimised))
 
-    if not all(os.path.exists(base + ext) for ext in (".py", ".ll", ".pkl")):
+    if not all(os.path.isfile(base + ext) for ext in (".py", ".ll")):
         generate()
     for attempt in range(2):
         try:
@@ -444,6 +482,19 @@ class Compiled(CPUDispatcher):
         if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
             return super()._compile_for_args(*args, **kws)
         return lambda *a: self._slow_call(a)
+
+    def _recover(self) -> None:
+        """The batch loop failed to compile or load: forget Numba's cached code for it,
+        and where its cache cannot be written (the folder is gone), stop caching it."""
+        _flush(self._module)
+        try:
+            os.makedirs(os.path.dirname(self._module.__file__), exist_ok=True)
+            with tempfile.TemporaryFile(dir=os.path.dirname(self._module.__file__)):
+                pass
+        except OSError:
+            from numba.core.caching import NullCache
+
+            self._module.batch._cache = NullCache()
 
     def _optimised(self) -> tuple[Program, Report]:
         module = self._module
@@ -551,7 +602,7 @@ class Compiled(CPUDispatcher):
             except Exception:
                 if self._batch_ready:
                     raise
-                _flush(self._module)  # the first call may meet a corrupt cache entry
+                self._recover()  # the first call may meet a corrupt or vanished cache entry
                 self._module.batch(*ins, *outs)
             self._batch_ready = True
         results = [o.reshape(shape + (s,) if s else shape) for o, s in zip(outs, self.layout.out_sizes)]

@@ -15,8 +15,10 @@ a corrupt file is detected and recompiled, never loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import threading
 
 import llvmlite.binding as llvm
@@ -49,11 +51,19 @@ def compile_object(ir_text: str) -> bytes:
 
 def write_file(path: str, data: str | bytes) -> None:
     """Write a cache file atomically (a private temporary file, then a rename), so
-    another process or thread never reads half of it."""
+    another process or thread never reads half of it. A folder where the file
+    belongs is removed; a failed write (a full disk) leaves no temporary file."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _read_checked(path: str) -> bytes | None:

@@ -87,15 +87,21 @@ def kernel_signature(in_sizes, out_sizes, argtys):
     return types.UniTuple(types.float64, n_scalar)(*argtys)
 
 
-def kernel_codegen(ir_path, name, in_sizes, out_sizes, linked=True):
-    """Codegen of a kernel call: link the IR in (small kernels; big ones are
-    compiled separately and found by symbol) and call it with pointers."""
+def read_ir(path: str) -> str:
+    """A kernel's IR, read when its module is imported: a compile later in the
+    process (the batch loop's, at its first call) needs no cache file."""
+    with open(path) as f:
+        return f.read()
+
+
+def kernel_codegen(ir, name, in_sizes, out_sizes):
+    """Codegen of a kernel call: link the IR text in (small kernels; for big ones
+    ``ir`` is None: they are compiled separately and found by symbol) and call it
+    with pointers."""
 
     def codegen(context, builder, sig, args):
-        if linked:
-            with open(ir_path) as f:
-                module = llvm.parse_assembly(f.read())
-            context.active_code_library.add_llvm_module(module)
+        if ir is not None:
+            context.active_code_library.add_llvm_module(llvm.parse_assembly(ir))
         ptr = lir.DoubleType().as_pointer()
         fnty = lir.FunctionType(lir.VoidType(), [ptr] * (len(in_sizes) + len(out_sizes)))
         fn = cgutils.get_or_insert_function(builder.module, fnty, name)
@@ -140,16 +146,17 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
         "import numpy as np",
         "from numba.extending import intrinsic",
         "from graphad.compiler import compiled_function",
-        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature",
+        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature, read_ir",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
         f"LINKED = {linked}",
+        "_IR = read_ir(__file__[:-3] + '.ll') if LINKED else None",
         "",
         "",
         "@intrinsic",
         f"def _kernel(typingctx, {', '.join(kargs)}):",
         f"    sig = kernel_signature(_IN, _OUT, ({''.join(a + ', ' for a in kargs)}))",
-        f"    return sig, kernel_codegen(__file__[:-3] + '.ll', {name!r}, _IN, _OUT, LINKED)",
+        f"    return sig, kernel_codegen(_IR, {name!r}, _IN, _OUT)",
         "",
         "",
         # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.

@@ -473,3 +473,89 @@ def test_parallel_functions_and_fork_a_clear_error_never_a_hang(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split("\n")[:3]
     assert lines == ["fork serial True", "fork parallel refused: True", "spawn parallel True"]
+
+
+# -- a cache that heals: a cache problem costs a recompile and at most one warning --------
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """GRAPHAD_CACHE_DIR set for one test, and the fallbacks it makes forgotten afterwards."""
+    from graphad import compiler
+
+    def use(path):
+        monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(path))
+        return path
+
+    yield use
+    compiler._fallbacks.clear()
+
+
+def _fresh_function(k):
+    """A function no other test compiles (its constant is new), so it is a new cache entry."""
+    x = ga.symbols("x")
+    return ga.compile(ga.sin(x) * (k + 0.125), [x]), k + 0.125  # a new constant: a new cache entry
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "in /proc"])
+def test_an_unusable_cache_folder_costs_one_warning(tmp_path, own_cache, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    path = {"a file": blocker, "under a file": blocker / "sub", "in /proc": "/proc/graphad-test"}[where]
+    own_cache(path)
+    with pytest.warns(RuntimeWarning, match="cannot be used") as caught:
+        fn, c = _fresh_function(200 + len(where))
+        fn2, c2 = _fresh_function(300 + len(where))
+    assert len(caught) == 1
+    assert fn(1.0) == pytest.approx(math.sin(1.0) * c)
+    assert fn2(np.ones(2))[0] == pytest.approx(math.sin(1.0) * c2)
+
+
+def test_a_cache_folder_that_vanishes_under_a_running_function(tmp_path, own_cache):
+    import shutil
+
+    own_cache(tmp_path / "cache")
+    fn, c = _fresh_function(407)
+    assert fn(1.0) == pytest.approx(math.sin(1.0) * c)
+    shutil.rmtree(tmp_path / "cache")
+    np.testing.assert_allclose(fn(np.ones(3)), np.sin(1.0) * c)  # the batch loop's first compile
+
+
+def test_a_full_disk_costs_a_warning_and_leaves_no_temporary_files(tmp_path, own_cache, monkeypatch):
+    import errno
+
+    from graphad import kernels
+
+    own_cache(tmp_path / "cache")
+    real = kernels.write_file
+
+    def full(path, data, optional_only):
+        if not optional_only or path.endswith(".pkl"):
+            with open(f"{path}.tmp", "w"):  # a write that starts, then fails as a full disk does
+                pass
+            os.remove(f"{path}.tmp")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(kernels, "write_file", lambda p, d: full(p, d, optional_only=True))
+    fn, c = _fresh_function(511)  # only the optional program pickle fails: no warning
+    assert fn(2.0) == pytest.approx(math.sin(2.0) * c)
+    assert fn.program is not None  # recomputed
+    monkeypatch.setattr(kernels, "write_file",
+                        lambda p, d: full(p, d, optional_only=False) if str(tmp_path) in p else real(p, d))
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        fn, c = _fresh_function(512)
+    assert fn(2.0) == pytest.approx(math.sin(2.0) * c)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+CACHE_SCRIPT = "import graphad as ga; x = ga.symbols('x'); print(ga.compile(ga.sin(x) * 5.5, [x])(1.0))"
+
+
+def test_a_cache_file_replaced_by_a_folder_is_repaired(tmp_path):
+    run(CACHE_SCRIPT, tmp_path)
+    for module in tmp_path.glob("graphad_*.py"):
+        module.unlink()
+        module.mkdir()
+    assert float(run(CACHE_SCRIPT, tmp_path)) == pytest.approx(math.sin(1.0) * 5.5)
+    assert all(m.is_file() for m in tmp_path.glob("graphad_*.py"))
