@@ -17,10 +17,10 @@ The design (docs/compiler.md explains the measurements behind it):
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import math
 import os
 import pickle
@@ -39,6 +39,7 @@ from numba.core.registry import CPUDispatcher
 from . import kernels, wrapper
 from ._version import __version__
 from .expr import Expr, as_expr, as_one_expr, as_symbol_list, require_scalars
+from .fingerprint import fingerprint
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
@@ -308,11 +309,10 @@ class GradientSource:
     def key(self) -> str:
         # f's structure, the inputs, and what differentiates it: the rules of its ops
         function = self.function()
-        rules = []
+        rules = []  # a custom op's rules: their helpers and closed-over values count too
         for op in sorted(function.op_counts()):
             if op in OPS:
-                rules.append((op, [(r.__code__.co_code, repr(r.__code__.co_consts)) if r else None
-                                   for r in OPS[op].partials]))
+                rules.append((op, [fingerprint(r) if r else None for r in OPS[op].partials]))
         stamp = _source_stamp("ops.py", "reverse.py", "registry.py")
         body = function.key()
         return hashlib.sha256(repr(("grad", body, self.wrt, self.value, rules, stamp)).encode()).hexdigest()
@@ -342,7 +342,8 @@ class Options:
     chunk_size: int
 
     def key(self) -> str:
-        passes = None if self.passes is None else [getattr(p, "__name__", repr(p)) for p in self.passes]
+        passes = None if self.passes is None else [(getattr(p, "__name__", ""), fingerprint(p.run))
+                                                   for p in self.passes]
         return repr((self.layout, self.single, self.in_labels, self.parallel, self.assume_finite,
                      passes, self.chunk_size))
 
@@ -389,21 +390,29 @@ def _load_from(source, options: Options, key: str, base: str):
         optimised = _run_passes(source, options)
         program = optimised[0]
         linked = len(program) <= LINK_NODES
-        kernels.write_file(base + ".ll", emit(program, layout, name, options.chunk_size))
         nogil = len(program) > NOGIL_NODES
-        kernels.write_file(base + ".py", wrapper.source(key, name, layout, options.parallel,
-                                                        options.in_labels, options.single, nogil, linked))
-        with contextlib.suppress(OSError):  # optional: .program recomputes it when it is missing
-            kernels.write_file(base + ".pkl", pickle.dumps(optimised))
+        files = {".ll": emit(program, layout, name, options.chunk_size).encode(),
+                 ".py": wrapper.source(key, name, layout, options.parallel, options.in_labels, options.single,
+                                       nogil, linked).encode()}
+        for ext, data in files.items():
+            kernels.write_file(base + ext, data)
+        try:  # optional: .program recomputes it when it is missing
+            files[".pkl"] = pickle.dumps(optimised)
+            kernels.write_file(base + ".pkl", files[".pkl"])
+        except OSError:
+            del files[".pkl"]
+        # written last: the digests of every file, checked before any is used
+        kernels.write_file(base + ".sum", json.dumps({ext: _digest(data) for ext, data in files.items()}))
 
-    if not all(os.path.isfile(base + ext) for ext in (".py", ".ll")):
+    fresh = not _intact(base, (".py", ".ll"))
+    if fresh:  # missing, or changed since it was written (a flipped bit gives wrong numbers)
         generate()
     for attempt in range(2):
         try:
             module = _import(base + ".py", name)
             if not module.LINKED:
                 kernels.load(name, base, fresh=bool(attempt))
-            if attempt:
+            if attempt or fresh:  # Numba's code may have been compiled from the damaged files
                 _flush(module)
             module.point.compile(point_sig)
             module.optimised = optimised  # None: read from the .pkl when asked for
@@ -413,6 +422,24 @@ def _load_from(source, options: Options, key: str, base: str):
                 raise
             generate()  # a corrupt or stale cache entry: write it anew, compile from scratch
     raise AssertionError("unreachable")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _intact(base: str, extensions: tuple[str, ...]) -> bool:
+    """Whether the cache files ``base + ext`` exist and match the digests written with them."""
+    try:
+        with open(base + ".sum") as f:
+            recorded = json.load(f)
+        for ext in extensions:
+            with open(base + ext, "rb") as f:
+                if recorded.get(ext) != _digest(f.read()):
+                    return False
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _run_passes(source, options: Options) -> tuple[Program, Report]:
@@ -499,8 +526,11 @@ class Compiled(CPUDispatcher):
     def _optimised(self) -> tuple[Program, Report]:
         module = self._module
         if module.optimised is None:
+            base = module.__file__[:-3]
             try:
-                with open(module.__file__[:-3] + ".pkl", "rb") as f:
+                if not _intact(base, (".pkl",)):
+                    raise ValueError("missing or changed")
+                with open(base + ".pkl", "rb") as f:
                     module.optimised = pickle.load(f)
             except Exception:  # unreadable: the passes are deterministic, run them again
                 module.optimised = _run_passes(self._source, self._options)

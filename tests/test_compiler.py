@@ -2,6 +2,7 @@ import ast
 import math
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import textwrap
@@ -559,3 +560,67 @@ def test_a_cache_file_replaced_by_a_folder_is_repaired(tmp_path):
         module.mkdir()
     assert float(run(CACHE_SCRIPT, tmp_path)) == pytest.approx(math.sin(1.0) * 5.5)
     assert all(m.is_file() for m in tmp_path.glob("graphad_*.py"))
+
+
+STALE_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import graphad as ga
+
+    factor = float(sys.argv[1])
+
+    def slope(x):  # a helper the partial calls: its value must reach the cache key
+        return factor * ga.cos(x)
+
+    op = ga.define_op("wave_t", lambda x: factor * np.sin(x), [lambda x, out: slope(x)],
+                      scalar=lambda x: np.sin(x))
+    x = ga.symbols("x")
+    print(ga.compile_grad(op(x), [x], value=False)(np.array([0.0]))[0])
+""")
+
+
+def test_a_custom_rules_helper_is_part_of_the_cache_key(tmp_path):
+    assert float(run(STALE_SCRIPT, tmp_path, "2.0")) == 2.0
+    assert float(run(STALE_SCRIPT, tmp_path, "3.0")) == 3.0  # was 2.0: the old derivative
+
+
+def test_passes_with_one_name_are_told_apart():
+    import types
+
+    from graphad.passes import cse
+
+    def make(extra):
+        module = types.ModuleType("my_pass")
+
+        def run_pass(program, **options):
+            return cse.run(program, **options) if extra else program
+
+        module.run = run_pass
+        return module
+
+    x, y = ga.symbols("x y")
+    f = x * y + y * x  # two nodes until CSE puts commuted operands in one order
+    with_cse, without = (ga.compile(f, [x, y], passes=[make(extra)]) for extra in (True, False))
+    assert len(with_cse.program) < len(without.program)
+
+
+FLIP_SCRIPT = "import graphad as ga; x = ga.symbols('x'); fn = ga.compile(x * 2.5 + 1.25, [x]); " \
+              "print(fn(2.0), repr(fn.source))"
+# a change in each kind of cache file that would give a wrong value or a wrong program if trusted
+FLIPS = {".ll": (b"0x4004000000000000", b"0x4005000000000000"),  # 2.5 -> 2.625 in the kernel
+         ".py": (b"    return r\n", b"    return r * 2\n"),  # the point function's result doubled
+         ".pkl": (struct.pack(">d", 2.5), struct.pack(">d", 2.625))}  # the optimised program's 2.5
+
+
+@pytest.mark.parametrize("ext", sorted(FLIPS))
+def test_a_changed_cache_file_is_rewritten_not_trusted(tmp_path, ext, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))  # for the processes run() starts
+    first = run(FLIP_SCRIPT, tmp_path)
+    assert first.split()[0] == b"6.25"
+    (path,) = tmp_path.glob(f"graphad_*{ext}")
+    old, new = FLIPS[ext]
+    assert old in path.read_bytes()
+    path.write_bytes(path.read_bytes().replace(old, new))
+    for numba_file in (tmp_path / "numba").rglob("*.nb[ic]"):  # Numba compiles from the files again
+        numba_file.unlink()
+    assert run(FLIP_SCRIPT, tmp_path) == first  # the value, and the optimised program, as before
