@@ -36,7 +36,7 @@ import numpy as np
 from numba import types
 from numba.core.registry import CPUDispatcher
 
-from . import kernels, wrapper
+from . import kernels, numba_cache, wrapper
 from ._version import __version__
 from .expr import Expr, as_expr, as_one_expr, as_symbol_list, require_scalars
 from .fingerprint import fingerprint
@@ -83,7 +83,7 @@ def _generator_stamp() -> str:
     the ops a program uses, in the key): a changed generator never reuses old code."""
     folder = os.path.join(os.path.dirname(__file__), "passes")
     passes = sorted(p for p in os.listdir(folder) if p.endswith(".py"))
-    return _source_stamp("llvm.py", "compiler.py", "kernels.py", "wrapper.py", "program.py",
+    return _source_stamp("llvm.py", "compiler.py", "kernels.py", "wrapper.py", "program.py", "numba_cache.py",
                          *(os.path.join("passes", p) for p in passes))
 
 
@@ -410,6 +410,8 @@ def _load_from(source, options: Options, key: str, base: str):
     for attempt in range(2):
         try:
             module = _import(base + ".py", name)
+            for fn in (module.point, getattr(module, "batch", None)):
+                numba_cache.seal(fn)  # Numba's own cache files, checked before they are read
             if not module.LINKED:
                 kernels.load(name, base, fresh=bool(attempt))
             if attempt or fresh:  # Numba's code may have been compiled from the damaged files

@@ -624,3 +624,43 @@ def test_a_changed_cache_file_is_rewritten_not_trusted(tmp_path, ext, monkeypatc
     for numba_file in (tmp_path / "numba").rglob("*.nb[ic]"):  # Numba compiles from the files again
         numba_file.unlink()
     assert run(FLIP_SCRIPT, tmp_path) == first  # the value, and the optimised program, as before
+
+
+CORRUPT_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import graphad as ga
+    x, y = ga.symbols("x y")
+    f = ga.exp(x * 0.75) * ga.sin(y)
+    fn = ga.compile([f, ga.grad(f, [x, y])], [x, y])
+    value, gradient = fn(0.5, 1.5)
+    batch = fn(np.array([0.5, 0.25]), 1.5)[0]
+    print(repr(value), repr(list(gradient)), repr(list(batch)))
+""")
+TRIALS = int(os.environ.get("GRAPHAD_CORRUPTION_TRIALS", "24"))
+
+
+def test_random_damage_to_any_cache_file_never_crashes_or_lies(tmp_path, monkeypatch):
+    """Flip a byte, zero 64 bytes or truncate a random cache file (graphad's and
+    Numba's), then run again in a fresh process: the same numbers, no crash."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    expected = run(CORRUPT_SCRIPT, tmp_path)
+    rng = np.random.default_rng(2026)
+    for trial in range(TRIALS):
+        files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+        path = files[rng.integers(len(files))]
+        data = bytearray(path.read_bytes())
+        kind = ("flip", "zeros", "truncate")[trial % 3]
+        if data and kind == "flip":
+            data[rng.integers(len(data))] ^= 1 << int(rng.integers(8))
+        elif data and kind == "zeros":
+            at = int(rng.integers(len(data)))
+            data[at:at + 64] = bytes(len(data[at:at + 64]))
+        else:
+            data = data[:int(rng.integers(len(data) + 1))]
+        path.write_bytes(bytes(data))
+        env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path))
+        out = subprocess.run([sys.executable, "-c", CORRUPT_SCRIPT], env=env, capture_output=True,
+                             timeout=300)
+        what = f"trial {trial}: {kind} {path.name}"
+        assert out.returncode == 0, f"{what}: exit {out.returncode}: {out.stderr[-500:]}"
+        assert out.stdout == expected, f"{what}: {out.stdout} != {expected}"
