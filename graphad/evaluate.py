@@ -85,7 +85,8 @@ def node_values(graph: Graph, roots: list[int], env: dict) -> dict[int, np.ndarr
     given = input_values(graph, env, order)
     values = {v: given[v] for v in order if v in given}  # inputs the outputs do not need are left out
     shapes = graph.shapes
-    sizes = _bind_sizes(graph, given) if any(shapes[v] for v in order) else None  # all inputs bind sizes
+    arrays = graph.has_arrays and any(shapes[v] for v in order)
+    sizes = _bind_sizes(graph, given) if arrays else None  # every input given binds the size names
     if sizes is None:
         batch_shape(values)
     with np.errstate(all="ignore"):
@@ -148,7 +149,7 @@ def evaluate(outputs, env: dict):
     exprs, single = as_expr_list(outputs, "evaluate")
     graph = exprs[0].graph
     values = node_values(graph, [e.id for e in exprs], env)
-    if any(graph.shapes[v] for v in graph.ancestors(e.id for e in exprs)):  # an array graph
+    if graph.has_arrays and any(graph.shapes[v] for v in graph.ancestors(e.id for e in exprs)):
         results = [np.array(values[e.id], dtype=np.float64) if e.shape else float(values[e.id])
                    for e in exprs]
         return results[0] if single else results

@@ -62,7 +62,7 @@ class Op:
             ``"bilinear"`` (mul) or ``"nonlinear"``: what Hessian sparsity
             detection needs to know.
         shape: None for an *elementwise* op, which broadcasts its arguments as
-            NumPy does. An *array op* (:mod:`graphad.arrays`) gives its shape
+            NumPy does. An *array op* (:mod:`graphad.array_ops`) gives its shape
             rule ``shape(params, *arg_shapes) -> shape``; its node carries
             ``params`` (axes, a new shape...), its ``value`` is
             ``value(params, out_shape, *args)``, its ``jvp`` and ``vjp`` read
