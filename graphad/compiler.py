@@ -63,7 +63,8 @@ def _after_fork_in_child() -> None:
         pass
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX: where processes fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache
