@@ -47,8 +47,7 @@ def broadcast(x: Expr, shape: tuple) -> Expr:
 
 def zeros(shape: tuple, graph) -> Expr:
     """The zero of a shape: the constant 0, broadcast."""
-    zero = constant(0.0, graph)
-    return _broadcast_to(zero, params=shape) if shape else zero
+    return broadcast(constant(0.0, graph), shape)
 
 
 # -- broadcast_to <-> sum -------------------------------------------------------------------
@@ -70,13 +69,22 @@ _broadcast_to = _primitive(
 )
 
 
+def _check_axes(name, axes, shape):
+    if axes and builtins.max(axes) >= len(shape):
+        raise ValueError(f"{name}: axis {axes} is out of range for the shape {S.fmt(shape)}")
+
+
+def _keepdims(shape, axes) -> tuple:
+    """``shape`` reduced over ``axes`` with the axes kept, of size 1."""
+    return tuple(1 if k in axes else d for k, d in enumerate(shape))
+
+
 def _reduce_shape(name):
     def rule(params, shape):
         axes, keepdims = params
-        if axes and builtins.max(axes) >= len(shape):
-            raise ValueError(f"{name}: axis {axes} is out of range for the shape {S.fmt(shape)}")
+        _check_axes(name, axes, shape)
         if keepdims:
-            return tuple(1 if k in axes else d for k, d in enumerate(shape))
+            return _keepdims(shape, axes)
         return tuple(d for k, d in enumerate(shape) if k not in axes)
 
     return rule
@@ -86,7 +94,7 @@ def _kept(g, params, shape):
     """An adjoint ``g`` of a reduction, broadcast back to the reduced operand's shape."""
     axes, keepdims = params
     if not keepdims and g.shape:  # a scalar broadcasts as it is
-        g = _reshape(g, params=tuple(1 if k in axes else d for k, d in enumerate(shape)))
+        g = _reshape(g, params=_keepdims(shape, axes))
     return broadcast(g, shape)
 
 
@@ -100,18 +108,20 @@ _sum = _primitive(
 )
 
 
+def _maxima(x, out):
+    """1 where ``x`` equals its max ``out`` over the reduced axes (x <= max everywhere), else 0."""
+    axes, keepdims = out.params
+    return x >= (out if keepdims else _reshape(out, params=_keepdims(x.shape, axes)))
+
+
 def _max_vjp(args, out, g, needed):
-    x, (axes, keepdims) = args[0], out.params
-    m = out if keepdims else _reshape(out, params=tuple(1 if k in axes else d for k, d in enumerate(x.shape)))
-    hit = x >= m  # the elements equal to the max (x <= max everywhere)
-    share = _kept(g, out.params, x.shape) / _sum(hit, params=(axes, True))
+    x, hit = args[0], _maxima(args[0], out)
+    share = _kept(g, out.params, x.shape) / _sum(hit, params=(out.params[0], True))
     return (apply("where", hit, share, 0.0),)
 
 
 def _max_jvp(args, out, ts):
-    x, (axes, keepdims) = args[0], out.params
-    m = out if keepdims else _reshape(out, params=tuple(1 if k in axes else d for k, d in enumerate(x.shape)))
-    hit = x >= m
+    hit = _maxima(args[0], out)
     picked = _sum(apply("where", hit, ts[0], 0.0), params=out.params)
     return picked / _sum(hit, params=out.params)
 
@@ -375,8 +385,7 @@ _concatenate = _primitive(
 
 
 def _size_shape(axes, shape):
-    if axes and builtins.max(axes) >= len(shape):
-        raise ValueError(f"size: axis {axes} is out of range for the shape {S.fmt(shape)}")
+    _check_axes("size", axes, shape)
     return ()
 
 
@@ -408,4 +417,4 @@ def stop_gradient(x) -> Expr:
         >>> ga.grad(x * ga.stop_gradient(x), x)
         stop_gradient(x)
     """
-    return _stop_gradient(x if isinstance(x, Expr) else constant(x))
+    return _stop_gradient(x)

@@ -15,7 +15,6 @@ import numpy as np
 
 from . import shapes as S
 from .array_ops import (
-    _broadcast_to,
     _canonical,
     _concatenate,
     _matmul,
@@ -27,16 +26,13 @@ from .array_ops import (
     _sum,
     _take,
     _transpose,
+    broadcast,
     stop_gradient,
 )
 from .expr import Expr, apply, as_expr
+from .ops import exp, log, where
 
 # -- the public functions -------------------------------------------------------------------
-
-
-def _arg(x) -> Expr:
-    """``x`` as an expression (a number or a NumPy array becomes a constant)."""
-    return as_expr(x)
 
 
 def broadcast_to(x, shape) -> Expr:
@@ -48,8 +44,7 @@ def broadcast_to(x, shape) -> Expr:
         >>> ga.broadcast_to(b, ("n", 3)).shape
         ('n', 3)
     """
-    x, shape = _arg(x), S.as_shape(shape, "broadcast_to")
-    return x if x.shape == shape else _broadcast_to(x, params=shape)
+    return broadcast(as_expr(x), S.as_shape(shape, "broadcast_to"))
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Expr:
@@ -61,7 +56,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Expr:
         >>> ga.sum(X, axis=0).shape, ga.sum(X).shape
         ((3,), ())
     """
-    x = _arg(x)
+    x = as_expr(x)
     return _reduce(_sum, x, axis, keepdims, "sum")
 
 
@@ -84,7 +79,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Expr:
         >>> ga.evaluate(ga.mean(x), {x: [1.0, 2.0, 6.0]})
         3.0
     """
-    x = _arg(x)
+    x = as_expr(x)
     axes = S.normalize_axes(axis, x.ndim, "mean")
     count = S.size(tuple(x.shape[k] for k in axes))
     total = sum(x, axis, keepdims)
@@ -101,7 +96,7 @@ def max(x, axis=None, keepdims: bool = False) -> Expr:
         >>> ga.evaluate(ga.grad(ga.max(x), x), {x: [1.0, 5.0, 5.0]}).tolist()
         [0.0, 0.5, 0.5]
     """
-    return _reduce(_max, _arg(x), axis, keepdims, "max")
+    return _reduce(_max, as_expr(x), axis, keepdims, "max")
 
 
 def reshape(x, shape) -> Expr:
@@ -113,34 +108,36 @@ def reshape(x, shape) -> Expr:
         >>> ga.reshape(X, (-1, 28, 28)).shape
         ('n', 28, 28)
     """
-    x = _arg(x)
+    x = as_expr(x)
     if isinstance(shape, (int, np.integer, str)):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
         raise TypeError(f"reshape: a shape is a tuple of sizes and names, not {shape!r}")
-    if builtins.sum(1 for d in shape if isinstance(d, (int, np.integer)) and d == -1) > 1:
+    holes = [k for k, d in enumerate(shape) if isinstance(d, (int, np.integer)) and d == -1]
+    if len(holes) > 1:
         raise ValueError(f"reshape: {tuple(shape)} has more than one -1")
-    if any(isinstance(d, (int, np.integer)) and d == -1 for d in shape):
-        shape = _fill(x.shape, tuple(shape))
+    if holes:
+        k = holes[0]
+        shape = (*shape[:k], _fill(x.shape, tuple(shape[:k]) + tuple(shape[k + 1:]), tuple(shape)),
+                 *shape[k + 1:])
     shape = S.as_shape(shape, "reshape")
     return x if x.shape == shape else _reshape(x, params=shape)
 
 
-def _fill(have: tuple, want: tuple) -> tuple:
-    """``want`` with its -1 replaced by what makes the sizes agree."""
-    rest = [d for d in want if not (isinstance(d, (int, np.integer)) and d == -1)]
+def _fill(have: tuple, rest: tuple, want: tuple):
+    """The size that the -1 of ``want`` stands for: what makes ``rest`` (``want``
+    without it) hold as many elements as ``have``."""
     ints_have = math.prod(d for d in have if isinstance(d, int))
     ints_rest = math.prod(int(d) for d in rest if isinstance(d, (int, np.integer)))
     names = Counter(d for d in have if isinstance(d, str))
     names.subtract(Counter(d for d in rest if isinstance(d, str)))
     left = [n for n, c in names.items() for _ in range(c)] if all(c >= 0 for c in names.values()) else None
     if left is None or ints_rest == 0 or ints_have % ints_rest:
-        raise ValueError(f"reshape: cannot reshape {S.fmt(have)} to {tuple(want)}")
+        raise ValueError(f"reshape: cannot reshape {S.fmt(have)} to {want}")
     fill = ints_have // ints_rest
     if left and (len(left) > 1 or fill != 1):
-        raise ValueError(f"reshape: the -1 in {tuple(want)} has no single size for {S.fmt(have)}")
-    return tuple((left[0] if left else fill) if isinstance(d, (int, np.integer)) and d == -1 else d
-                 for d in want)
+        raise ValueError(f"reshape: the -1 in {want} has no single size for {S.fmt(have)}")
+    return left[0] if left else fill
 
 
 def transpose(x, axes=None) -> Expr:
@@ -151,7 +148,7 @@ def transpose(x, axes=None) -> Expr:
         >>> ga.symbols("W", shape=(784, 256)).T.shape
         (256, 784)
     """
-    x = _arg(x)
+    x = as_expr(x)
     perm = tuple(range(x.ndim))[::-1] if axes is None else tuple(
         a % x.ndim if isinstance(a, (int, np.integer)) and -x.ndim <= a < x.ndim else -1 for a in axes)
     if sorted(perm) != list(range(x.ndim)):
@@ -170,7 +167,7 @@ def matmul(a, b) -> Expr:
         >>> (X @ W).shape
         ('n', 256)
     """
-    a, b = _arg(a), _arg(b)
+    a, b = as_expr(a), as_expr(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: the operands have shapes {S.fmt(a.shape)} and {S.fmt(b.shape)}; "
                          "use * for a scalar factor")
@@ -197,7 +194,7 @@ def dot(a, b) -> Expr:
         >>> ga.dot(w, x)
         sum(w*x, axis=0)
     """
-    a, b = _arg(a), _arg(b)
+    a, b = as_expr(a), as_expr(b)
     if a.ndim == 1 and b.ndim == 1:
         if a.shape != b.shape:
             raise ValueError(f"dot: the vectors have shapes {S.fmt(a.shape)} and {S.fmt(b.shape)}")
@@ -223,7 +220,7 @@ def take(x, indices, axis: int = 0) -> Expr:
         >>> ga.evaluate(ga.grad(loss, E), {E: np.zeros((4, 2))}).tolist()
         [[0.0, 0.0], [2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
     """
-    x = _arg(x)
+    x = as_expr(x)
     if isinstance(indices, np.ndarray) and indices.dtype.kind not in "iu":
         raise TypeError(f"take: the indices have dtype {indices.dtype}; give integers")
     idx = as_expr(indices, x.graph)
@@ -243,7 +240,7 @@ def concatenate(xs, axis: int = 0) -> Expr:
     """
     if not isinstance(xs, (list, tuple)) or not xs:
         raise TypeError("concatenate: give a non-empty list of arrays")
-    xs = [_arg(x) for x in xs]
+    xs = [as_expr(x) for x in xs]
     if any(x.ndim == 0 for x in xs):
         raise ValueError("concatenate: scalars cannot be joined; use ga.stack")
     axis = S.normalize_axes(axis, xs[0].ndim, "concatenate")[0]
@@ -261,7 +258,7 @@ def stack(xs, axis: int = 0) -> Expr:
     """
     if not isinstance(xs, (list, tuple)) or not xs:
         raise TypeError("stack: give a non-empty list of arrays")
-    xs = [_arg(x) for x in xs]
+    xs = [as_expr(x) for x in xs]
     axis = S.normalize_axes(axis, xs[0].ndim + 1, "stack")[0]
     shape = xs[0].shape
     if any(x.shape != shape for x in xs):
@@ -279,10 +276,10 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Expr:
         >>> round(ga.evaluate(ga.logsumexp(x), {x: [1000.0, 1000.0]}), 6)
         1000.693147
     """
-    x = _arg(x)
+    x = as_expr(x)
     m = stop_gradient(max(x, axis, keepdims=True))
-    m = apply("where", apply("lt", abs(m), math.inf), m, 0.0)  # an all -inf row keeps -inf, not nan
-    out = apply("log", sum(apply("exp", x - m), axis, keepdims=True)) + m
+    m = where(abs(m) < math.inf, m, 0.0)  # an all -inf row keeps -inf, not nan
+    out = log(sum(exp(x - m), axis, keepdims=True)) + m
     return out if keepdims else _drop(out, x.ndim, axis)
 
 
@@ -300,8 +297,8 @@ def softmax(x, axis=-1) -> Expr:
         >>> ga.evaluate(ga.softmax(z), {z: [0.0, 0.0, 0.0]}).round(4).tolist()
         [0.3333, 0.3333, 0.3333]
     """
-    x = _arg(x)
-    e = apply("exp", x - stop_gradient(max(x, axis, keepdims=True)))
+    x = as_expr(x)
+    e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
     return e / sum(e, axis, keepdims=True)
 
 
@@ -400,13 +397,8 @@ def numpy_function(func, args, kwargs):
         raise TypeError(f"np.{func.__name__} on a graphad expression: {e} (see ga.{ours.__name__})") from None
 
 
-def _where(condition, x, y):
-    return apply("where", condition, x, y)
-
-
-_where.__name__ = "where"
 _FUNCTIONS = {
     np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.dot: dot, np.matmul: matmul,
     np.transpose: transpose, np.reshape: reshape, np.broadcast_to: broadcast_to,
-    np.concatenate: concatenate, np.stack: stack, np.take: take, np.where: _where,
+    np.concatenate: concatenate, np.stack: stack, np.take: take, np.where: where,
 }
