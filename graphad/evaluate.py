@@ -149,7 +149,7 @@ def evaluate(outputs, env: dict):
     exprs, single = as_expr_list(outputs, "evaluate")
     graph = exprs[0].graph
     values = node_values(graph, [e.id for e in exprs], env)
-    if graph.has_arrays and any(graph.shapes[v] for v in graph.ancestors(e.id for e in exprs)):
+    if graph.has_arrays and any(graph.shapes[v] for v in values):  # values: every node the outputs need
         results = [np.array(values[e.id], dtype=np.float64) if e.shape else float(values[e.id])
                    for e in exprs]
         return results[0] if single else results

@@ -452,14 +452,11 @@ def as_seed_list(values, targets: list[Expr], single: bool, what: str, graph: Gr
         raise ValueError(f"{what}: the values and the expression come from different graphad graphs")
     for i, (seed, target) in enumerate(zip(seeds, targets)):
         if seed.shape != target.shape and not is_const(seed, 0.0):  # a zero seed stays a structural zero
-            try:
-                ok = shapes.broadcast([seed.shape, target.shape], what) == target.shape
+            try:  # broadcast_to's own shape rule decides
+                seeds[i] = apply("broadcast_to", seed, params=target.shape)
             except ValueError:
-                ok = False
-            if not ok:
                 raise ValueError(f"{what}: value {i} has shape {shapes.fmt(seed.shape)}, which does not "
-                                 f"broadcast to the shape {shapes.fmt(target.shape)} of {target}")
-            seeds[i] = apply("broadcast_to", seed, params=target.shape)
+                                 f"broadcast to the shape {shapes.fmt(target.shape)} of {target}") from None
     return seeds
 
 

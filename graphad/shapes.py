@@ -123,15 +123,10 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
 
 def bind(sizes: dict[str, int], symbol: str, shape: tuple, actual: tuple) -> None:
     """Check an input's actual shape against its symbol's shape, binding size names."""
-    if len(actual) != len(shape):
+    if len(actual) != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape, actual)):
         raise ValueError(f"the value for {symbol!r} has shape {fmt(actual)}; {symbol} has shape {fmt(shape)}")
     for d, n in zip(shape, actual):
-        if isinstance(d, int):
-            if d != n:
-                raise ValueError(
-                    f"the value for {symbol!r} has shape {fmt(actual)}; {symbol} has shape {fmt(shape)}"
-                )
-        elif sizes.setdefault(d, n) != n:
+        if isinstance(d, str) and sizes.setdefault(d, n) != n:
             raise ValueError(
                 f"the size {d!r} is bound to two sizes: {sizes[d]} and {n} (from the value of {symbol!r}, "
                 f"shape {fmt(actual)})"

@@ -77,13 +77,12 @@ def check_grads(f, wrt, at, *, order: int = 2, eps: float = 1e-5, rtol: float = 
     pending = [(outs, order, "f")]
     env = dict(at) if isinstance(at, dict) else {}  # data: symbols not in wrt keep their values
     env.update(zip(syms, x0))  # the point, and the directions and weights of every level
-    tag = next(_checks)  # names this check's own symbols apart from any other's
-    for step in itertools.count():
-        if not pending:
-            break
+    while pending:
         fs, k, label = pending.pop()
-        # The directions v and weights u are symbols, so one graph serves every size.
-        vs, us = (_directions(graph, f"check{tag}_{step}{c}", like) for c, like in (("v", syms), ("u", fs)))
+        # The directions v and weights u are symbols, so one graph serves every size; each
+        # level's are named apart from any other's
+        level = next(_checks)
+        vs, us = (_directions(graph, f"check{level}{c}", like) for c, like in (("v", syms), ("u", fs)))
         jv = jvp(fs, syms, vs)
         jtu = vjp(fs, syms, us)
         env.update((s, rng.standard_normal(np.shape(x))) for s, x in zip(vs, x0))
