@@ -89,6 +89,7 @@ def _generator_stamp() -> str:
 
 
 _fallbacks: dict[str, str] = {}  # an unusable cache folder -> this process's temporary one
+_lock_fallback = threading.Lock()  # not _lock: _build holds that while a module loads
 
 
 def cache_dir() -> str:
@@ -108,12 +109,18 @@ def cache_dir() -> str:
     if path in _fallbacks:
         return _fallbacks[path]
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):  # can files be written there?
-            pass
+        _make_writable(path)
     except OSError as e:
         return _fallback(path, e)
     return path
+
+
+def _make_writable(folder: str) -> None:
+    """Make ``folder`` if it is missing, and check that files can be written there
+    (an OSError says why not)."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def _fallback(path: str, error: OSError) -> str:
@@ -126,8 +133,6 @@ def _fallback(path: str, error: OSError) -> str:
                           RuntimeWarning, stacklevel=4)
     return _fallbacks[path]
 
-
-_lock_fallback = threading.Lock()
 
 
 def _import(path: str, module_name: str):
@@ -518,9 +523,7 @@ class Compiled(CPUDispatcher):
         and where its cache cannot be written (the folder is gone), stop caching it."""
         _flush(self._module)
         try:
-            os.makedirs(os.path.dirname(self._module.__file__), exist_ok=True)
-            with tempfile.TemporaryFile(dir=os.path.dirname(self._module.__file__)):
-                pass
+            _make_writable(os.path.dirname(self._module.__file__))
         except OSError:
             from numba.core.caching import NullCache
 
@@ -649,7 +652,7 @@ def _as_float_array(a, label: str) -> np.ndarray:
     """``a`` as a float64 array, or a clear error naming the argument."""
     if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
         raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
-    if isinstance(a, np.ma.MaskedArray):  # its mask would be dropped silently
+    if isinstance(a, np.ma.MaskedArray):  # Numba may type it as a plain array, so typeof_pyval never sees it
         raise TypeError(f"argument {label!r} is a masked array; fill it first (a.filled(np.nan))")
     try:
         arr = np.asarray(a)
