@@ -157,9 +157,12 @@ def cmd_check(args) -> int:
     f, symbols, _ = _expression(args.expression, {}, need_symbols="check")
     # one budget for the whole check, SymPy's differentiation included
     report = ga.crosscheck(f, symbols, order=args.order, points=args.points, timeout=args.timeout)
-    if "everything" in report.unchecked:
+    why = report.unchecked.get("everything")  # the check did not run at all
+    if why and "timeout" in why:
         raise UsageError(f"the check did not finish within {args.timeout:g} s (--timeout); SymPy "
                          "is slow on large expressions: try --order 1 or a smaller expression")
+    if why:
+        raise UsageError(f"the check could not run: {why}")
     print(report)
     return 0 if report.passed else 1
 

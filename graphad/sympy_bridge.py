@@ -105,8 +105,12 @@ def _element_symbols(name: str, shape: tuple) -> np.ndarray:
     """An array symbol as an array of SymPy symbols ``W[0,1]``, ``W[0,2]``..."""
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(*shape):
-        out[index] = sp.Symbol(f"{name}[{','.join(map(str, index))}]", real=True)
+        out[index] = sp.Symbol(_element_name(name, index), real=True)
     return out
+
+
+def _element_name(name: str, index: tuple) -> str:
+    return f"{name}[{','.join(map(str, index))}]"
 
 
 def _sympy_node(rule, params, shape, args):
@@ -372,14 +376,13 @@ def _crosscheck(f, syms, order, points, domain, rtol, atol, symbolic_limit, symb
         raise ValueError(f"crosscheck: f has shape {S.fmt(f.shape)}; check a scalar (ga.sum of it, say)")
     graph = f.graph
     # array symbols are checked element by element, as arrays of SymPy symbols
-    elements = {s.name: [str(e) for e in np.ravel(to_sympy(s))] for s in syms}
-    ssyms = [sp.Symbol(n, real=True) for s in syms for n in elements[s.name]]
-    # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
     inputs = [Expr(graph, v) for v in graph.ancestors([f.id]) if graph.ops[v] == "symbol"]
-    names = {n for s in to_sympy(inputs) for n in map(str, np.ravel(s))}
-    names |= {s.name for s in sf.free_symbols} | {n for s in syms for n in elements[s.name]}
+    elements = {s: [str(e) for e in np.ravel(to_sympy(s))] for s in dict.fromkeys(inputs + syms)}
+    ssyms = [sp.Symbol(n, real=True) for s in syms for n in elements[s]]
+    # every symbol either side needs: SymPy may simplify one away (x0 > x0 is false)
+    names = {n for ns in elements.values() for n in ns} | {s.name for s in sf.free_symbols}
     free = [sp.Symbol(n, real=True) for n in sorted(names)]
-    sizes = [len(elements[s.name]) for s in syms]
+    sizes = [len(elements[s]) for s in syms]
     reference = {"gradient (forward mode)": [sp.diff(sf, s) for s in ssyms]}
     reference["gradient (reverse mode)"] = reference["gradient (forward mode)"]
     ours = {"gradient (forward mode)": jacobian([f], syms, mode="forward")[0],
@@ -405,7 +408,7 @@ def _crosscheck(f, syms, order, points, domain, rtol, atol, symbolic_limit, symb
     for env in _points(points, all_names, domain, seed, value_fn, lambdas):
         args = [env[n] for n in all_names]
         report.points += 1
-        at = {s: np.reshape([env[str(e)] for e in np.ravel(to_sympy(s))], s.shape) for s in inputs}
+        at = {s: np.reshape([env[n] for n in elements[s]], s.shape) for s in inputs}
         for check, exprs in ours.items():
             want = np.array(lambdas[check](*args), dtype=float).ravel()
             got = _flat(evaluate(exprs, at), sizes).astype(float)
@@ -469,7 +472,7 @@ def _points(points, names, domain, seed, value_fn, lambdas):
                 name = k.name if isinstance(k, Expr) else k
                 v = np.asarray(v, dtype=float)
                 env.update({name: float(v)} if v.ndim == 0 else {
-                    f"{name}[{','.join(map(str, i))}]": float(v[i]) for i in np.ndindex(*v.shape)})
+                    _element_name(name, i): float(v[i]) for i in np.ndindex(*v.shape)})
             yield env
         return
     rng = np.random.default_rng(seed)

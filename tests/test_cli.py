@@ -151,3 +151,14 @@ def test_warnings_are_one_line_each(capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_grad", noisy)  # build_parser reads it when main() runs
     code, _, err = run(capsys, "grad", "x", "--at", "x=1")
     assert code == 0 and err.strip() == "graphad: warning: first second line"
+
+
+def test_a_check_that_cannot_run_says_why(capsys, monkeypatch):
+    import graphad as ga
+    from graphad.sympy_bridge import CrosscheckReport
+
+    report = CrosscheckReport("x", 2, 0)
+    report.unchecked["everything"] = "the expression is nested too deeply for SymPy, which recurses on it"
+    monkeypatch.setattr(ga, "crosscheck", lambda *a, **k: report)
+    code, _, err = run(capsys, "check", "sin(x)")
+    assert code == 2 and "could not run: the expression is nested too deeply" in err and "within" not in err
