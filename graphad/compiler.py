@@ -38,7 +38,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import kernels, numba_cache, wrapper
 from ._version import __version__
-from .expr import Expr, as_expr, as_one_expr, as_symbol_list, require_scalars
+from .expr import Expr, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
@@ -240,13 +240,23 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
         raise ValueError("compile: no outputs given")
     if len({e.graph for e in flat_out + flat_in}) > 1:
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
-    program = from_exprs(flat_out, flat_in)
     options = _options("compile", Layout(in_sizes, out_sizes), single, _labels(in_items), parallel,
                        assume_finite, passes, chunk_size)
-    return _build(program, options)
+    if _has_arrays(flat_out + flat_in):
+        from . import compiled_arrays
+        from .lowering import loops
+
+        return compiled_arrays.build(loops.from_exprs(flat_out, flat_in), options.in_labels, in_sizes,
+                                     out_sizes, single, options.parallel)
+    return _build(from_exprs(flat_out, flat_in), options)
 
 
-def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_finite: bool = False,
+def _has_arrays(exprs: list[Expr]) -> bool:
+    graph = exprs[0].graph
+    return graph.has_arrays and any(graph.shapes[v] for v in graph.ancestors(e.id for e in exprs))
+
+
+def compile_grad(f, wrt, *, data=(), value: bool = True, parallel: bool = False, assume_finite: bool = False,
                  passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
     """The gradient of ``f`` over the symbols ``wrt``, compiled and cached as one unit.
 
@@ -256,6 +266,12 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
     so a cache hit (another process, a later run) skips building the gradient
     graph too; the gradient program is built only when code must be generated
     or ``.program`` is asked for.
+
+    ``data`` lists symbols that ``f`` also reads but that are not
+    differentiated (a data set); the function then takes them after the
+    values of ``wrt``. In a graph with arrays, each symbol of ``wrt`` and
+    ``data`` is an argument of its own, and the gradient is one array per
+    symbol of ``wrt`` (a tuple, for a list).
 
     Examples:
         >>> import numpy as np
@@ -267,11 +283,20 @@ def compile_grad(f, wrt, *, value: bool = True, parallel: bool = False, assume_f
         (2.0, [2.0, 1.0, 1.0])
     """
     f = as_one_expr(f, "compile_grad")
-    syms, _ = as_symbol_list(wrt, "compile_grad", f.graph)
+    syms, single = as_symbol_list(wrt, "compile_grad", f.graph)
     if not syms:
         raise ValueError("compile_grad: no symbols given")
     names = _distinct_names(syms, "compile_grad")
-    require_scalars([f, *syms], "compile_grad")
+    data, _ = as_symbol_list(list(data) if isinstance(data, (list, tuple)) else [data], "compile_grad",
+                             f.graph)
+    if data or _has_arrays([f, *syms]):
+        from .reverse import grad
+
+        g = grad(f, syms)
+        group = g[0] if single and _has_arrays(syms) else g
+        inputs = syms + data if _has_arrays([f, *syms]) else [syms, *data]
+        return compile([f, group] if value else group, inputs, parallel=parallel, assume_finite=assume_finite,
+                       passes=passes, chunk_size=chunk_size)
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)
     n = len(syms)
     options = _options("compile_grad", Layout((n,), (0, n) if value else (n,)), not value, _labels([syms]),

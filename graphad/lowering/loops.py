@@ -1,0 +1,549 @@
+"""Array programs lowered to loop nests, written as Numba source.
+
+The plan (XLA and PyTensor call it fusion):
+
+- elementwise nodes that share an iteration space join one *group*: one loop
+  nest computes them all, each as a local float; a member is stored to an
+  array only if something outside its group reads it (or it is an output);
+- a sum or max over a group's iteration space accumulates inside that loop;
+- ``broadcast_to``, ``slice``, ``transpose`` and ``stop_gradient`` are read
+  through by index arithmetic (no copy), so ``x[1:] - x[:-1]**2`` reads ``x``
+  itself at ``i + 1`` and ``i``;
+- matrix products call BLAS through ``np.dot``; the other structural ops are
+  short statements or loops of their own;
+- loop bounds are variables ``d0, d1, ...`` that the caller reads off the
+  argument arrays, so one compiled function serves every binding of the size
+  names.
+
+Nodes are scheduled greedily in topological order: a ready node that can join
+the open group does; a ready node that does not depend on the group is
+written before the group's loop; only when neither exists is the group
+closed. Generated text holds no user text: symbols, sizes and constants are
+``a0``, ``d0`` and ``c0``, never their names.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..custom import _cfuncs
+from ..expr import Expr
+from ..registry import OPS
+
+ALIASES = ("broadcast_to", "slice", "pad", "transpose", "stop_gradient")  # read through by index arithmetic
+REDUCTIONS = ("sum", "max")
+_FRESH = ("member", "reduce", "matmul", "take", "scatter_add", "concatenate", "copy")
+
+
+@dataclass(frozen=True)
+class ArrayProgram:
+    """The sub-DAG a set of outputs needs, with shapes: nodes ``(op, args,
+    payload, shape)`` in topological order, the output nodes, and the node of
+    each input symbol in the order the compiled function takes them."""
+
+    nodes: tuple
+    outputs: tuple[int, ...]
+    inputs: tuple[int, ...]
+
+    def key(self) -> str:
+        """A structural hash (array constants by their bytes)."""
+        h = hashlib.sha256()
+        for op, args, payload, shape in self.nodes:
+            if op == "const":
+                payload = (("array", payload.shape, hashlib.blake2b(payload.tobytes()).hexdigest())
+                           if type(payload) is np.ndarray else float(payload).hex())
+            h.update(repr((op, args, payload, shape)).encode())
+        h.update(repr((self.outputs, self.inputs)).encode())
+        return h.hexdigest()
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op, *_ in self.nodes:
+            counts[op] = counts.get(op, 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def from_exprs(outputs: list[Expr], inputs: list[Expr]) -> ArrayProgram:
+    """The array program computing ``outputs`` from the symbols ``inputs``."""
+    graph = outputs[0].graph
+    order = graph.ancestors([e.id for e in outputs] + [s.id for s in inputs])
+    index = {v: i for i, v in enumerate(order)}
+    nodes = tuple((graph.ops[v], tuple(index[a] for a in graph.args[v]), graph.payload[v],
+                   graph.shapes[v]) for v in order)
+    given = {s.id for s in inputs}
+    missing = sorted(graph.payload[v] for v in order if graph.ops[v] == "symbol" and v not in given)
+    if missing:
+        raise ValueError(f"the outputs depend on symbol(s) {', '.join(missing)}, "
+                         "which are not among the inputs")
+    custom = sorted({op for op, *_ in nodes if op in _cfuncs})
+    if custom:
+        raise NotImplementedError(f"compiling custom ops ({', '.join(custom)}) in graphs with arrays is not "
+                                  "supported yet; evaluate such graphs with ga.evaluate")
+    return ArrayProgram(nodes, tuple(index[e.id] for e in outputs), tuple(index[s.id] for s in inputs))
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """What the caller needs besides the source: the named dims ``d0, d1, ...``
+    (bound from the arguments), the constant arrays ``c0, c1, ...`` (node
+    indices), and the slices of named axes to check against the actual sizes."""
+
+    source: str
+    dims: tuple[str, ...]
+    consts: tuple[int, ...]
+    slice_checks: tuple  # (input dim, start, stop, step, output dim)
+
+
+def _literal(x: float) -> str:
+    if math.isnan(x):
+        return "math.nan"
+    if math.isinf(x):
+        return "math.inf" if x > 0 else "(-math.inf)"
+    return repr(x) if x >= 0 and not (x == 0 and math.copysign(1, x) < 0) else f"({x!r})"
+
+
+class _Group:
+    """Nodes computed by one loop nest over ``shape``."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.pre: list[str] = []  # statements written before the loop
+        self.members: list[int] = []
+        self.reductions: list[int] = []
+        self.inside: set[int] = set()  # nodes whose values exist only in or after the loop
+
+
+class _Writer:
+    def __init__(self, program: ArrayProgram, parallel: bool):
+        self.nodes = program.nodes
+        self.outputs = program.outputs
+        self.parallel = parallel
+        n = len(self.nodes)
+        self.users: list[list[int]] = [[] for _ in range(n)]
+        for i, (_, args, _, _) in enumerate(self.nodes):
+            for a in set(args):
+                self.users[a].append(i)
+        self.dims: dict[str, int] = {}
+        for *_, shape in self.nodes:
+            for d in shape:
+                if isinstance(d, str):
+                    self.dims.setdefault(d, len(self.dims))
+        self.kind: list[str | None] = [None] * n
+        self.var: dict[int, str] = {}  # node -> the name of its array (or float)
+        self.layout: dict[int, str] = {}  # array name -> "C", "F" or "A"
+        self.consts: list[int] = []
+        self.slice_checks: list[tuple] = []
+        self.lines: list[str] = []
+        self.group: _Group | None = None
+        self.n_inputs = len(program.inputs)
+        for k, i in enumerate(program.inputs):
+            self.var[i] = f"a{k}"
+            self.layout[f"a{k}"] = "C"
+
+    # -- small helpers --------------------------------------------------------------
+
+    def shape(self, i):
+        return self.nodes[i][3]
+
+    def dim(self, d) -> str:
+        return str(d) if isinstance(d, int) else f"d{self.dims[d]}"
+
+    def shape_text(self, shape) -> str:
+        return "(" + "".join(self.dim(d) + ", " for d in shape).rstrip(" ") + ")"
+
+    def role(self, i) -> str:
+        op, args, _, shape = self.nodes[i]
+        if op in ("const", "symbol"):
+            return "leaf"
+        if op in ALIASES:
+            return "alias"
+        if OPS[op].shape is None:
+            return "member" if shape else "scalar"
+        if op in REDUCTIONS:
+            return "reduce" if self.shape(args[0]) else "scalar"
+        return "stmt"
+
+    @property
+    def out(self) -> list[str]:
+        return self.group.pre if self.group is not None else self.lines
+
+    # -- reading values ---------------------------------------------------------------
+
+    def scalar(self, i) -> str:
+        op, _, payload, _ = self.nodes[i]
+        if op == "const":
+            return _literal(float(payload))
+        if op == "stop_gradient":
+            return self.scalar(self.nodes[i][1][0])
+        return self.var[i]
+
+    def read(self, i, idx: list[str]) -> str:
+        """The element of node ``i`` at the index expressions ``idx`` (one per axis)."""
+        op, args, params, shape = self.nodes[i]
+        if not shape:
+            return self.scalar(i)
+        if self.group is not None and i in self.group.inside and self.kind[i] == "member":
+            return f"t{i}"
+        if op == "broadcast_to":
+            inner = self.shape(args[0])
+            off = len(shape) - len(inner)
+            return self.read(args[0], ["0" if d == 1 and shape[off + k] != 1 else idx[off + k]
+                                       for k, d in enumerate(inner)])
+        if op == "stop_gradient":
+            return self.read(args[0], idx)
+        if op == "transpose":
+            inner = [""] * len(idx)
+            for k, p in enumerate(params):
+                inner[p] = idx[k]
+            return self.read(args[0], inner)
+        if op == "slice":
+            inner = []
+            for k, ((start, _, step), d) in enumerate(zip(params, self.shape(args[0]))):
+                j = idx[k] if step == 1 else f"{idx[k]} * {step}"
+                if start and start < 0:  # from the end of a named axis
+                    start = f"{self.dim(d)} - {-start}"
+                inner.append(f"{start} + {j}" if start else j)
+            return self.read(args[0], inner)
+        if op == "pad":  # zero outside the slice that holds the operand
+            inner, conds = [], []
+            for k, ((start, _, step), d, n) in enumerate(zip(params[0], shape, self.shape(args[0]))):
+                if start < 0:
+                    start = f"({self.dim(d)} - {-start})"
+                if start == 0 and step == 1 and n == d:
+                    inner.append(idx[k])
+                    continue
+                q = f"({idx[k]} - {start})" if start != 0 else idx[k]
+                if step != 1:
+                    conds.append(f"{q} % {step} == 0")
+                    q = f"({q} // {step})"
+                conds.append(f"0 <= {q} < {self.dim(n)}")
+                inner.append(q)
+            value = self.read(args[0], inner)
+            return f"({value} if {' and '.join(conds)} else 0.0)" if conds else value
+        return f"{self.array(i)}[{', '.join(idx)}]"
+
+    def code(self, op, args, texts) -> str:
+        """An elementwise op on its arguments' texts."""
+        if op == "dmul":  # the chain product by a finite nonzero constant is a plain product
+            for a in args:
+                while self.nodes[a][0] == "broadcast_to":
+                    a = self.nodes[a][1][0]
+                c = self.nodes[a][2] if self.nodes[a][0] == "const" and not self.shape(a) else 0.0
+                if c != 0.0 and math.isfinite(c):
+                    return f"({texts[0]} * {texts[1]})"
+        return OPS[op].code.format(*texts)
+
+    def loop_index(self, arg_shape, loop_shape) -> list[str]:
+        """The index of an argument broadcast into a loop over ``loop_shape``."""
+        off = len(loop_shape) - len(arg_shape)
+        return ["0" if d == 1 and loop_shape[off + k] != 1 else f"i{off + k}"
+                for k, d in enumerate(arg_shape)]
+
+    def array(self, i) -> str:
+        """The name of an array holding node ``i`` (views for aliases, a copy for a broadcast)."""
+        if i in self.var:
+            return self.var[i]
+        op, args, params, shape = self.nodes[i]
+        if op == "const":
+            name = f"c{len(self.consts)}"
+            self.consts.append(i)
+            self.layout[name] = "C"
+        elif op == "stop_gradient":
+            return self.array(args[0])
+        elif op == "slice":
+            x = self.array(args[0])
+            name = f"v{i}"
+            text = ", ".join(f"{'' if a is None else a}:{'' if b is None else b}:{c}" for a, b, c in params)
+            self.out.append(f"{name} = {x}[{text}]")
+            self.layout[name] = "A"
+        elif op == "transpose" and params == (1, 0):
+            x = self.array(args[0])
+            name = f"v{i}"
+            self.out.append(f"{name} = {x}.T")
+            self.layout[name] = {"C": "F", "F": "C"}.get(self.layout[x], "A")
+        elif op == "transpose":
+            x = self.array(args[0])
+            name = f"v{i}"
+            self.out.append(f"{name} = np.transpose({x}, {params!r})")
+            self.layout[name] = "A"
+        elif op in ("broadcast_to", "pad"):  # written out
+            name = f"v{i}"
+            self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
+            idx = [f"i{k}" for k in range(len(shape))]
+            self.out.extend(self.loops(shape, [f"{name}[{', '.join(idx)}] = {self.read(i, idx)}"]))
+            self.layout[name] = "C"
+            self.kind[i] = "copy"
+        else:
+            raise AssertionError(f"node {i} ({op}) has no array yet")
+        self.var[i] = name
+        return name
+
+    def dense(self, i, fortran_ok: bool) -> str:
+        """An array of node ``i`` that BLAS takes (C order, or F order where allowed)."""
+        x = self.array(i)
+        if self.layout[x] == "C" or (fortran_ok and self.layout[x] == "F"):
+            return x
+        name = f"x{i}"
+        if name not in self.layout:
+            self.out.append(f"{name} = np.ascontiguousarray({x})")
+            self.layout[name] = "C"
+        return name
+
+    def loops(self, shape, body: list[str], parallel: bool = True) -> list[str]:
+        lines = []
+        for k, d in enumerate(shape):
+            r = "prange" if k == 0 and parallel and self.parallel else "range"
+            lines.append("    " * k + f"for i{k} in {r}({self.dim(d)}):")
+        return lines + ["    " * len(shape) + b for b in body]
+
+    # -- scheduling --------------------------------------------------------------------
+
+    def inside(self, a, g: _Group) -> bool:
+        """Whether node ``a`` (or what it views) is computed by the open group's loop."""
+        while a not in g.inside and self.nodes[a][0] in ALIASES:
+            a = self.nodes[a][1][0]
+        return a in g.inside
+
+    def readable(self, a, g: _Group) -> bool:
+        """Whether the open group's loop can read node ``a`` at the loop's own index."""
+        return a in g.members or not self.inside(a, g)
+
+    def can_join(self, i, g: _Group) -> bool:
+        role, args, shape = self.role(i), self.nodes[i][1], self.shape(i)
+        if role == "member":
+            return shape == g.shape and all(self.readable(a, g) for a in args)
+        if role == "reduce":
+            return self.shape(args[0]) == g.shape and self.readable(args[0], g)
+        return False
+
+    def write(self) -> Lowered:
+        n = len(self.nodes)
+        waiting = [len(set(args)) for _, args, _, _ in self.nodes]
+        ready = [i for i in range(n) if waiting[i] == 0]
+        done = 0
+
+        def finish(i):
+            nonlocal done
+            done += 1
+            for u in self.users[i]:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    bisect.insort(ready, u)
+
+        while ready:
+            g = self.group
+            pick = next((i for i in ready if self.role(i) in ("leaf", "alias")), None)
+            if pick is not None:
+                ready.remove(pick)
+                if g is not None and self.role(pick) == "alias" and self.inside(pick, g):
+                    g.inside.add(pick)  # a view of a value the loop is still computing
+                finish(pick)
+                continue
+            if g is None:
+                i = ready.pop(0)
+                role = self.role(i)
+                if role in ("member", "reduce"):
+                    self.group = _Group(self.shape(i if role == "member" else self.nodes[i][1][0]))
+                    self.join(i)
+                else:
+                    self.statement(i)
+                finish(i)
+                continue
+            i = next((i for i in ready if self.can_join(i, g)), None)
+            if i is not None:
+                ready.remove(i)
+                self.join(i)
+                finish(i)
+                continue
+            i = next((i for i in ready if self.role(i) in ("scalar", "stmt")
+                      and not any(self.inside(a, g) for a in self.nodes[i][1])), None)
+            if i is not None:  # independent of the loop: written before it
+                ready.remove(i)
+                self.statement(i)
+                finish(i)
+                continue
+            self.close()
+        if self.group is not None:
+            self.close()
+        assert done == n, "the schedule left nodes out"
+        return self.finish()
+
+    def join(self, i):
+        g = self.group
+        (g.members if self.role(i) == "member" else g.reductions).append(i)
+        g.inside.add(i)
+        self.kind[i] = self.role(i)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def close(self):
+        g, self.group = self.group, None
+        members = set(g.members) | set(g.reductions)
+        outputs = set(self.outputs)
+        idx = [f"i{k}" for k in range(len(g.shape))]
+        lines = list(g.pre)
+        body = []
+        prange_ok = True
+        self.group = g  # reads inside the loop see the group's locals
+        for m in g.members:
+            op, args, _, shape = self.nodes[m]
+            text = self.code(op, args, [self.read(a, self.loop_index(self.shape(a), shape)) for a in args])
+            body.append(f"t{m} = {text}")
+            if m in outputs or any(u not in members for u in self.users[m]):
+                self.var[m] = f"v{m}"
+                self.layout[f"v{m}"] = "C"
+                lines.append(f"v{m} = np.empty({self.shape_text(shape)})")
+                body.append(f"v{m}[{', '.join(idx)}] = t{m}")
+        for r in g.reductions:
+            op, (a,), (axes, keepdims), shape = self.nodes[r]
+            value = self.read(a, idx)
+            name = self.var[r] = f"v{r}"
+            self.layout[name] = "C"
+            if shape:
+                at = ", ".join("0" if k in axes else idx[k] for k in range(len(g.shape))
+                               if keepdims or k not in axes)
+                target = f"{name}[{at}]"
+                fill = "0.0" if op == "sum" else "-math.inf"
+                lines.append(f"{name} = np.full({self.shape_text(shape)}, {fill})")
+                prange_ok = prange_ok and 0 not in axes
+            else:
+                target = name
+                lines.append(f"{name} = {'0.0' if op == 'sum' else '-math.inf'}")
+                prange_ok = prange_ok and op == "sum"
+            if op == "sum":
+                body.append(f"{target} += {value}")
+            else:
+                body.append(f"t = {value}")
+                body.append(f"if t > {target} or t != t:")
+                body.append(f"    {target} = t")
+        self.group = None
+        self.lines.extend(lines + self.loops(g.shape, body, prange_ok))
+
+    def statement(self, i):
+        op, args, params, shape = self.nodes[i]
+        role = self.role(i)
+        name = f"v{i}"
+        out = self.out
+        if role == "scalar":
+            if op in REDUCTIONS:
+                text = self.scalar(args[0])
+            else:
+                text = self.code(op, args, [self.scalar(a) for a in args])
+            out.append(f"{name} = {text}")
+            self.var[i] = name
+            return
+        self.kind[i] = op
+        if op == "matmul":
+            self.matmul(i)
+        elif op == "reshape":
+            if not self.shape(args[0]):
+                out.append(f"{name} = np.full({self.shape_text(shape)}, {self.scalar(args[0])})")
+                self.layout[name] = "C"
+                self.kind[i] = "copy"
+            else:
+                x = self.dense(args[0], fortran_ok=False)
+                text = f"{x}.reshape({self.shape_text(shape)})" if shape else f"{x}.ravel()[0]"
+                out.append(f"{name} = {text}")
+                self.layout[name] = "C"
+        elif op == "size":
+            dims = [self.dim(self.shape(args[0])[k]) for k in params]
+            out.append(f"{name} = float({' * '.join(dims) or '1'})")
+        elif op in ("take", "scatter_add"):
+            self.gather(i)
+        elif op == "concatenate":
+            out.append(f"{name} = np.empty({self.shape_text(shape)})")
+            offset = 0
+            for a in args:
+                inner = self.shape(a)
+                idx = [f"i{k}" for k in range(len(inner))]
+                at = [f"{offset} + i{k}" if k == params and offset else f"i{k}" for k in range(len(inner))]
+                out.extend(self.loops(inner, [f"{name}[{', '.join(at)}] = {self.read(a, idx)}"]))
+                offset += inner[params]
+            self.layout[name] = "C"
+        else:
+            raise NotImplementedError(f"the array op {op} cannot be compiled yet")
+        self.var[i] = name
+
+    def matmul(self, i):
+        _, (a, b), _, shape = self.nodes[i]
+        A, B = self.dense(a, True), self.dense(b, True)
+        name = f"v{i}"
+        self.layout[name] = "C"
+        if len(self.shape(a)) == 2 and len(self.shape(b)) == 2:
+            self.out.append(f"{name} = np.dot({A}, {B})")
+            return
+        batch = shape[:-2]
+        self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
+
+        def part(x, X):
+            lead = self.loop_index(self.shape(x)[:-2], batch)
+            return f"{X}[{', '.join(lead)}]" if lead else X
+
+        at = ", ".join(f"i{k}" for k in range(len(batch)))
+        self.out.extend(self.loops(batch, [f"{name}[{at}] = np.dot({part(a, A)}, {part(b, B)})"]))
+
+    def gather(self, i):
+        """take (``out[..., j, ...] = x[..., idx[j], ...]``) and its adjoint scatter_add."""
+        op, (x, idx), params, shape = self.nodes[i]
+        name = f"v{i}"
+        axis = params if op == "take" else params[0]
+        k_shape = self.shape(idx)
+        # the loop runs over take's result (for scatter_add, over its operand of that shape)
+        loop_shape, big = (shape, self.shape(x)) if op == "take" else (self.shape(x), shape)
+        length = self.dim(big[axis])
+        lead = [f"i{k}" for k in range(axis)]
+        mid = [f"i{axis + k}" for k in range(len(k_shape))]
+        tail = [f"i{axis + len(k_shape) + k}" for k in range(len(big) - axis - 1)]
+        body = [f"j = {self.read(idx, mid)}",
+                "k = int(j)",
+                "if k != j:",
+                "    raise ValueError('take: the indices are not all whole numbers')",
+                "if k < 0:",
+                f"    k += {length}",
+                f"if k < 0 or k >= {length}:",
+                "    raise IndexError('take: an index is out of range')"]
+        if op == "take":
+            if shape:
+                self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
+            target = f"{name}[{', '.join(lead + mid + tail)}]" if shape else name
+            body.append(f"{target} = {self.read(x, lead + ['k'] + tail)}")
+            self.out.extend(self.loops(loop_shape, body, parallel=False))  # a loop that raises runs serially
+        else:
+            self.out.append(f"{name} = np.zeros({self.shape_text(shape)})")
+            body.append(f"{name}[{', '.join(lead + ['k'] + tail)}] += {self.read(x, lead + mid + tail)}")
+            self.out.extend(self.loops(loop_shape, body, parallel=False))  # two points may add to one place
+        self.layout[name] = "C"
+
+    def finish(self) -> Lowered:
+        results = []
+        for k, o in enumerate(self.outputs):
+            if not self.shape(o):
+                results.append(self.scalar(o))
+                continue
+            x = self.array(o)
+            fresh = self.kind[o] in _FRESH and o not in self.outputs[:k]
+            results.append(x if fresh else f"{x}.copy()")  # not an input, a constant, a view or a repeat
+        args = ["sz", *(f"a{k}" for k in range(self.n_inputs)), *(f"c{k}" for k in range(len(self.consts)))]
+        head = [f"def kernel({', '.join(args)}):"]
+        head += [f"    d{k} = sz[{k}]" for k in range(len(self.dims))]
+        body = self.lines + [f"return ({''.join(r + ', ' for r in results).rstrip(' ')})"]
+        source = "\n".join(head + ["    " + line for line in body]) + "\n"
+        for op, args, params, shape in self.nodes:
+            if op == "slice":
+                for (start, stop, step), d, e in zip(params, self.shape(args[0]), shape):
+                    if isinstance(d, str):
+                        self.slice_checks.append((d, start, stop, step, e))
+        return Lowered(source, tuple(self.dims), tuple(self.consts), tuple(self.slice_checks))
+
+
+def lower(program: ArrayProgram, parallel: bool = False) -> Lowered:
+    """The Numba source of ``kernel(sz, a0, ..., c0, ...)`` computing the outputs."""
+    return _Writer(program, parallel).write()

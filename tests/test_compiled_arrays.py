@@ -1,0 +1,248 @@
+"""Compiled array graphs against the reference evaluator: every array op, serial
+and parallel, at two bindings of each size name; the call's checks and errors."""
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from test_arrays import CASES, JOINT, _broadcast_shapes
+
+import graphad as ga
+from graphad.registry import OPS, elementwise_ops
+
+
+def _assert_matches(got, expected, what):
+    assert len(got) == len(expected), what
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert np.shape(g) == np.shape(e), f"{what}: output {k}"
+        np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-12, err_msg=f"{what}: output {k}")
+
+
+def _value_and_gradient(f, syms, rng):
+    """f and the gradient of a random projection of f, as one list of outputs."""
+    weights = rng.standard_normal(tuple(d if isinstance(d, int) else 1 for d in f.shape))
+    return [f, *ga.grad(ga.sum(f * weights * (1 + 0.5 * ga.cos(f))), syms)]
+
+
+NAMES = sorted(CASES)
+CHUNK = 8  # cases per compiled function: Numba's compile time grows faster than the function
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("start", range(0, len(NAMES), CHUNK))
+def test_every_array_op_matches_the_evaluator(start, parallel):
+    rng = np.random.default_rng(start)
+    outputs, inputs, values, spans = [], [], [], {}
+    with ga.Graph():
+        for k, name in enumerate(NAMES[start:start + CHUNK]):
+            build, _, shapes = CASES[name]
+            syms = [ga.symbols(f"case{k}_{j}", shape=s) for j, s in enumerate(shapes)]
+            outs = _value_and_gradient(build(*syms), syms, rng)
+            spans[name] = (len(outputs), len(outputs) + len(outs))
+            outputs += outs
+            inputs += syms
+            values += [rng.standard_normal(s) if s else float(rng.standard_normal()) for s in shapes]
+        expected = ga.evaluate(outputs, dict(zip(inputs, values)))
+        got = ga.compile(outputs, inputs, parallel=parallel)(*values)
+    for name, (a, b) in spans.items():
+        _assert_matches(got[a:b], expected[a:b], name)
+
+
+def test_every_elementwise_op_broadcasts_when_compiled(rng):
+    outputs, inputs, values = [], [], []
+    with ga.Graph():
+        for name in elementwise_ops():
+            op = OPS[name]
+            shapes = _broadcast_shapes(rng, op.arity)
+            if name in JOINT:
+                shapes = [shapes[0]] * op.arity
+            if not any(shapes):
+                shapes[0] = (2,)  # at least one array
+            draws = [op.sample(rng) for _ in range(max(int(np.prod(s)) for s in shapes))]
+            syms = [ga.symbols(f"{name}_{k}", shape=s) for k, s in enumerate(shapes)]
+            vals = [np.array([d[k] for d in draws[:int(np.prod(s))]]).reshape(s)
+                    for k, s in enumerate(shapes)]
+            vals = [v if v.shape else float(v) for v in vals]
+            f = ga.expr.apply(name, *syms)
+            outputs += _value_and_gradient(f, syms, rng)
+            inputs += syms
+            values += vals
+        expected = ga.evaluate(outputs, dict(zip(inputs, values)))
+        got = ga.compile(outputs, inputs)(*values)
+    _assert_matches(got, expected, "elementwise ops")
+
+
+def _named_cases():
+    """Graphs over size names, each with inputs for two bindings of the names."""
+    x = ga.symbols("x", shape=("n",))
+    A = ga.symbols("A", shape=("n", 3))
+    B = ga.symbols("B", shape=(3, "m"))
+    T = ga.symbols("T", shape=("b", "n", 3))
+    h = ga.tanh(A @ B + 1.0)
+    return {
+        "rosenbrock": (ga.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [x]),
+        "stencil": (x[2:] - 2 * x[1:-1] + x[:-2], [x]),
+        "tail and head": (ga.concatenate([x[-2:], x[:3]]) * 2, [x]),
+        "mlp": (ga.mean(ga.logsumexp(h, axis=1) - h[:, 0]), [A, B]),
+        "softmax": (ga.softmax(A, axis=0), [A]),
+        "max over n": (ga.max(A, axis=0) + ga.max(x), [A, x]),
+        "mean and size": (ga.mean(A, axis=0, keepdims=True) * A, [A]),
+        "transpose and reshape": (ga.reshape(ga.transpose(A) @ A, (9,)), [A]),
+        "batched matmul": (ga.sum(T @ B, axis=1), [T, B]),
+        "take named axis": (ga.take(A, np.array([0, 1, 1]), axis=0) * B[:, :1].T, [A, B]),
+        "gather from named": (ga.take(x, np.array([2, 0, -1])), [x]),
+        "stop_gradient": (ga.sum(x * ga.stop_gradient(ga.exp(x))), [x]),
+        "mixed scalar": (ga.sin(x[0]) * x + ga.sum(x[1:2]), [x]),
+    }
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_one_compiled_function_serves_two_bindings_of_each_size_name(parallel, rng):
+    with ga.Graph():
+        cases = _named_cases()
+        outputs, spans = [], {}
+        for name, (f, syms) in cases.items():
+            outs = _value_and_gradient(f, syms, rng)
+            spans[name] = (len(outputs), len(outputs) + len(outs))
+            outputs += outs
+        inputs = [ga.symbols("x", shape=("n",)), ga.symbols("A", shape=("n", 3)),
+                  ga.symbols("B", shape=(3, "m")), ga.symbols("T", shape=("b", "n", 3))]
+        fn = ga.compile(outputs, inputs, parallel=parallel)
+        for n, m, b in [(5, 2, 1), (12, 7, 3)]:
+            values = [rng.standard_normal(s) for s in [(n,), (n, 3), (3, m), (b, n, 3)]]
+            expected = ga.evaluate(outputs, dict(zip(inputs, values)))
+            got = fn(*values)
+            for name, (start, stop) in spans.items():
+                _assert_matches(got[start:stop], expected[start:stop], f"{name} at n={n}")
+
+
+def test_elementwise_chains_fuse_into_one_loop_without_temporaries():
+    x = ga.symbols("x", shape=("n",))
+    f = ga.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    fn = ga.compile([f, ga.grad(f, x)], [x])
+    source = fn.source
+    assert source.count("for i0") == 2  # the loss with half the gradient, then the other half
+    assert source.count("np.empty") + source.count("np.zeros") + source.count("np.full") == 3
+    assert "a0[1 + i0]" in source  # x[1:] is read in place, not copied
+
+
+def test_matrix_products_call_blas_and_outputs_are_fresh(rng):
+    W, X = ga.symbols("W", shape=(4, 3)), ga.symbols("X", shape=("n", 4))
+    loss = ga.sum(ga.tanh(X @ W) ** 2)
+    fn = ga.compile([loss, X @ W, W] + ga.grad(loss, [W]), [W, X])
+    assert "np.dot(" in fn.source
+    Wv, Xv = rng.standard_normal((4, 3)), rng.standard_normal((6, 4))
+    value, product, w_out, gW = fn(Wv, Xv)
+    assert isinstance(value, float)
+    assert w_out is not Wv and not np.shares_memory(w_out, Wv)
+    w_out[:] = 0  # a fresh array: the caller's input is untouched
+    assert Wv.any()
+    np.testing.assert_allclose(product, Xv @ Wv)
+    np.testing.assert_allclose(gW, Xv.T @ (2 * np.tanh(Xv @ Wv) / np.cosh(Xv @ Wv) ** 2), rtol=1e-12)
+
+
+def test_arguments_are_checked_and_converted(rng):
+    X, w, s = ga.symbols("X", shape=("n", 3)), ga.symbols("w", shape=(3,)), ga.symbols("s")
+    fn = ga.compile(ga.sum(X @ w) * s, [X, w, s])
+    Xv, wv = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    expected = float(np.sum(Xv @ wv) * 2.0)
+    assert fn(Xv, wv, 2.0) == pytest.approx(expected)
+    assert fn(Xv, wv, 2) == pytest.approx(expected)  # an int
+    assert fn(np.asfortranarray(Xv), wv.astype(np.float32).astype(np.float64), 2.0) == pytest.approx(expected)
+    assert fn(Xv.T.copy().T, wv.tolist(), np.float32(2)) == pytest.approx(expected)
+    readonly = Xv.copy()
+    readonly.flags.writeable = False
+    assert fn(readonly, wv, 2.0) == pytest.approx(expected)
+    assert fn(Xv[::2], wv, 2.0) == pytest.approx(float(np.sum(Xv[::2] @ wv) * 2.0))  # strided
+    with pytest.raises(ValueError, match=r"'X'.*shape \(5, 4\).*\(n, 3\)"):
+        fn(np.ones((5, 4)), wv, 2.0)
+    with pytest.raises(ValueError, match=r"'w'.*\(3,\)"):
+        fn(Xv, np.ones(4), 2.0)
+    with pytest.raises(ValueError, match="'s' is a number"):
+        fn(Xv, wv, np.ones(2))
+    with pytest.raises(TypeError, match="expected 3 argument"):
+        fn(Xv, wv)
+    with pytest.raises(TypeError, match="'X'"):
+        fn("text", wv, 2.0)
+    with pytest.raises(TypeError, match="masked"):
+        fn(np.ma.masked_array(Xv), wv, 2.0)
+
+
+def test_a_size_name_bound_twice_in_one_call_is_named():
+    a, b = ga.symbols("a", shape=("n",)), ga.symbols("b", shape=("n",))
+    fn = ga.compile(ga.sum(a * b), [a, b])
+    assert fn(np.ones(3), np.ones(3)) == 3.0
+    with pytest.raises(ValueError, match="'n'.*3 and 4"):
+        fn(np.ones(3), np.ones(4))
+
+
+def test_bad_indices_and_short_axes_raise_instead_of_reading_past_the_end():
+    x = ga.symbols("x", shape=("n",))
+    gather = ga.compile(ga.take(x, np.array([0, 5])), [x])
+    np.testing.assert_array_equal(gather(np.arange(6.0)), [0.0, 5.0])
+    with pytest.raises(IndexError):
+        gather(np.arange(3.0))
+    head = ga.compile(x[:4] * 2, [x])
+    np.testing.assert_array_equal(head(np.arange(5.0)), [0, 2, 4, 6])
+    with pytest.raises(ValueError, match="past the end"):
+        head(np.arange(2.0))
+
+
+def test_compiled_array_functions_pickle_cache_and_run_in_threads(rng):
+    x = ga.symbols("x", shape=("n",))
+    f = ga.sum(ga.exp(-x ** 2))
+    fn = ga.compile([f, ga.grad(f, x)], [x])
+    again = pickle.loads(pickle.dumps(fn))
+    xv = rng.standard_normal(1000)
+    for a, b in zip(fn(xv), again(xv)):
+        np.testing.assert_array_equal(a, b)
+    assert ga.compile([f, ga.grad(f, x)], [x])._kernel is fn._kernel  # one kernel per process
+    results = [None] * 4
+
+    def work(k):
+        results[k] = fn(xv * k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        np.testing.assert_array_equal(results[k][1], fn(xv * k)[1])
+
+
+def test_a_damaged_cached_kernel_is_written_anew(tmp_path, monkeypatch, rng):
+    import graphad.compiled_arrays as ca
+
+    monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(ca, "_modules", {})
+    x = ga.symbols("x", shape=("n",))
+    f = ga.sum(ga.sin(x) * 3.25)
+    fn = ga.compile(f, [x])
+    (source,) = tmp_path.glob("graphad_arrays_*.py")
+    source.write_text(source.read_text().replace("3.25", "4.25"))  # a changed constant: wrong numbers
+    monkeypatch.setattr(ca, "_modules", {})
+    healed = ga.compile(f, [x])
+    xv = rng.standard_normal(5)
+    assert healed(xv) == pytest.approx(fn(xv)) == pytest.approx(3.25 * np.sin(xv).sum())
+
+
+def test_generated_source_holds_no_user_text():
+    x = ga.symbols("weird_name_zz", shape=("size_name_qq",))
+    fn = ga.compile(ga.sum(x * 2), [x])
+    kernel_text = fn.source.split("def kernel", 1)[1]
+    assert "weird_name_zz" not in kernel_text and "size_name_qq" not in kernel_text
+    assert "'weird_name_zz'" in fn.source  # named in the header, as data
+
+
+def test_compile_grad_takes_array_parameters_and_data(rng):
+    W, X, y = ga.symbols("W", shape=(3,)), ga.symbols("X", shape=("n", 3)), ga.symbols("y", shape=("n",))
+    loss = ga.mean((X @ W - y) ** 2)
+    fg = ga.compile_grad(loss, [W], data=[X, y])
+    Wv, Xv, yv = rng.standard_normal(3), rng.standard_normal((8, 3)), rng.standard_normal(8)
+    value, (gW,) = fg(Wv, Xv, yv)
+    assert value == pytest.approx(np.mean((Xv @ Wv - yv) ** 2))
+    np.testing.assert_allclose(gW, 2 * Xv.T @ (Xv @ Wv - yv) / 8)
+    only = ga.compile_grad(loss, W, data=[X, y], value=False)
+    np.testing.assert_allclose(only(Wv, Xv, yv), gW)
