@@ -49,7 +49,8 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
     signature = (types.Array(types.int64, 1, "C"),
                  *(types.Array(types.float64, len(program.nodes[i][3]), "C") if program.nodes[i][3]
                    else types.float64 for i in program.inputs),
-                 *(numba.typeof(c) for c in consts))
+                 *(numba.typeof(c) for c in consts),
+                 *(types.Array(types.float64, len(shape), "C") for shape, _ in lowered.buffers))
     with _lock:
         module = _modules.get(key)
         if module is None:
@@ -122,6 +123,7 @@ class ArrayCompiled:
         self._parallel = parallel
         nodes = program.nodes
         self._shapes = [nodes[i][3] for i in program.inputs]
+        self._n_scalars = sum(1 for o in program.outputs if not nodes[o][3])
 
     def __reduce__(self):
         return build, (self.program, self._labels, self._groups, self._out_groups, self._single,
@@ -160,8 +162,13 @@ class ArrayCompiled:
             if _forked_after_omp:
                 raise RuntimeError("this process was forked after a parallel=True function ran on GNU OpenMP "
                                    "threads: start worker processes with 'spawn' (docs/compiler.md)")
-        results = self._kernel(sz, *values, *self._consts)
-        return self._pack(results)
+        buffers = []
+        for shape, fill in self._lowered.buffers:
+            shape = S.resolve(shape, sizes)
+            buffers.append(np.empty(shape) if fill is None else np.full(shape, fill))
+        scalars = self._kernel(sz, *values, *self._consts, *buffers)
+        n = self._n_scalars
+        return self._pack([scalars[r] if r < n else buffers[r - n] for r in self._lowered.outputs])
 
     def _arguments(self, args):
         labels, shapes = self._labels, self._shapes

@@ -93,12 +93,16 @@ def from_exprs(outputs: list[Expr], inputs: list[Expr]) -> ArrayProgram:
 @dataclass(frozen=True)
 class Lowered:
     """What the caller needs besides the source: the named dims ``d0, d1, ...``
-    (bound from the arguments), the constant arrays ``c0, c1, ...`` (node
-    indices), and the slices of named axes to check against the actual sizes."""
+    (bound from the arguments), the constant arrays (node indices), the arrays
+    to allocate for each call (shape and fill value, None for none), where
+    each output is (an index into the returned scalars, then into the
+    arrays), and the slices of named axes to check against the actual sizes."""
 
     source: str
     dims: tuple[str, ...]
     consts: tuple[int, ...]
+    buffers: tuple  # (shape, fill)
+    outputs: tuple[int, ...]
     slice_checks: tuple  # (input dim, start, stop, step, output dim)
 
 
@@ -141,6 +145,7 @@ class _Writer:
         self.layout: dict[int, str] = {}  # array name -> "C", "F" or "A"
         self.consts: list[int] = []
         self.slice_checks: list[tuple] = []
+        self.buffers: list[tuple] = []  # (name, shape, fill)
         self.lines: list[str] = []
         self.group: _Group | None = None
         self.n_inputs = len(program.inputs)
@@ -275,11 +280,7 @@ class _Writer:
             self.out.append(f"{name} = np.transpose({x}, {params!r})")
             self.layout[name] = "A"
         elif op in ("broadcast_to", "pad"):  # written out
-            name = f"v{i}"
-            self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
-            idx = [f"i{k}" for k in range(len(shape))]
-            self.out.extend(self.loops(shape, [f"{name}[{', '.join(idx)}] = {self.read(i, idx)}"]))
-            self.layout[name] = "C"
+            name = self.copy_of(i, f"v{i}")
             self.kind[i] = "copy"
         else:
             raise AssertionError(f"node {i} ({op}) has no array yet")
@@ -293,9 +294,22 @@ class _Writer:
             return x
         name = f"x{i}"
         if name not in self.layout:
-            self.out.append(f"{name} = np.ascontiguousarray({x})")
-            self.layout[name] = "C"
+            self.copy_of(i, name)
         return name
+
+    def alloc(self, name: str, shape, fill: float | None = None) -> str:
+        """An array argument that the caller allocates for each call, filled with ``fill``
+        (None: left uninitialised): kernels allocate nothing themselves."""
+        self.buffers.append((name, shape, fill))
+        self.layout[name] = "C"
+        return name
+
+    def copy_of(self, i, name: str) -> str:
+        """A new array ``name`` holding node ``i``, written by a loop."""
+        shape = self.shape(i)
+        idx = [f"i{k}" for k in range(len(shape))]
+        self.out.extend(self.loops(shape, [f"{name}[{', '.join(idx)}] = {self.read(i, idx)}"]))
+        return self.alloc(name, shape)
 
     def loops(self, shape, body: list[str], parallel: bool = True) -> list[str]:
         lines = []
@@ -398,21 +412,17 @@ class _Writer:
             text = self.code(op, args, [self.read(a, self.loop_index(self.shape(a), shape)) for a in args])
             body.append(f"t{m} = {text}")
             if m in outputs or any(u not in members for u in self.users[m]):
-                self.var[m] = f"v{m}"
-                self.layout[f"v{m}"] = "C"
-                lines.append(f"v{m} = np.empty({self.shape_text(shape)})")
+                self.var[m] = self.alloc(f"v{m}", shape)
                 body.append(f"v{m}[{', '.join(idx)}] = t{m}")
         for r in g.reductions:
             op, (a,), (axes, keepdims), shape = self.nodes[r]
             value = self.read(a, idx)
             name = self.var[r] = f"v{r}"
-            self.layout[name] = "C"
             if shape:
                 at = ", ".join("0" if k in axes else idx[k] for k in range(len(g.shape))
                                if keepdims or k not in axes)
                 target = f"{name}[{at}]"
-                fill = "0.0" if op == "sum" else "-math.inf"
-                lines.append(f"{name} = np.full({self.shape_text(shape)}, {fill})")
+                self.alloc(name, shape, 0.0 if op == "sum" else -math.inf)
                 prange_ok = prange_ok and 0 not in axes
             else:
                 target = name
@@ -445,8 +455,9 @@ class _Writer:
             self.matmul(i)
         elif op == "reshape":
             if not self.shape(args[0]):
-                out.append(f"{name} = np.full({self.shape_text(shape)}, {self.scalar(args[0])})")
-                self.layout[name] = "C"
+                idx = ", ".join(f"i{k}" for k in range(len(shape)))
+                out.extend(self.loops(shape, [f"{name}[{idx}] = {self.scalar(args[0])}"]))
+                self.alloc(name, shape)
                 self.kind[i] = "copy"
             else:
                 x = self.dense(args[0], fortran_ok=False)
@@ -459,7 +470,7 @@ class _Writer:
         elif op in ("take", "scatter_add"):
             self.gather(i)
         elif op == "concatenate":
-            out.append(f"{name} = np.empty({self.shape_text(shape)})")
+            self.alloc(name, shape)
             offset = 0
             for a in args:
                 inner = self.shape(a)
@@ -467,7 +478,6 @@ class _Writer:
                 at = [f"{offset} + i{k}" if k == params and offset else f"i{k}" for k in range(len(inner))]
                 out.extend(self.loops(inner, [f"{name}[{', '.join(at)}] = {self.read(a, idx)}"]))
                 offset += inner[params]
-            self.layout[name] = "C"
         else:
             raise NotImplementedError(f"the array op {op} cannot be compiled yet")
         self.var[i] = name
@@ -475,20 +485,18 @@ class _Writer:
     def matmul(self, i):
         _, (a, b), _, shape = self.nodes[i]
         A, B = self.dense(a, True), self.dense(b, True)
-        name = f"v{i}"
-        self.layout[name] = "C"
+        name = self.alloc(f"v{i}", shape)
         if len(self.shape(a)) == 2 and len(self.shape(b)) == 2:
-            self.out.append(f"{name} = np.dot({A}, {B})")
+            self.out.append(f"np.dot({A}, {B}, {name})")
             return
         batch = shape[:-2]
-        self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
 
         def part(x, X):
             lead = self.loop_index(self.shape(x)[:-2], batch)
             return f"{X}[{', '.join(lead)}]" if lead else X
 
         at = ", ".join(f"i{k}" for k in range(len(batch)))
-        self.out.extend(self.loops(batch, [f"{name}[{at}] = np.dot({part(a, A)}, {part(b, B)})"]))
+        self.out.extend(self.loops(batch, [f"np.dot({part(a, A)}, {part(b, B)}, {name}[{at}])"]))
 
     def gather(self, i):
         """take (``out[..., j, ...] = x[..., idx[j], ...]``) and its adjoint scatter_add."""
@@ -512,36 +520,42 @@ class _Writer:
                 "    raise IndexError('take: an index is out of range')"]
         if op == "take":
             if shape:
-                self.out.append(f"{name} = np.empty({self.shape_text(shape)})")
+                self.alloc(name, shape)
             target = f"{name}[{', '.join(lead + mid + tail)}]" if shape else name
             body.append(f"{target} = {self.read(x, lead + ['k'] + tail)}")
             self.out.extend(self.loops(loop_shape, body, parallel=False))  # a loop that raises runs serially
         else:
-            self.out.append(f"{name} = np.zeros({self.shape_text(shape)})")
+            self.alloc(name, shape, 0.0)
             body.append(f"{name}[{', '.join(lead + ['k'] + tail)}] += {self.read(x, lead + mid + tail)}")
             self.out.extend(self.loops(loop_shape, body, parallel=False))  # two points may add to one place
-        self.layout[name] = "C"
 
     def finish(self) -> Lowered:
-        results = []
+        scalars, results = [], []
         for k, o in enumerate(self.outputs):
             if not self.shape(o):
-                results.append(self.scalar(o))
+                results.append(len(scalars))
+                scalars.append(self.scalar(o))
                 continue
             x = self.array(o)
-            fresh = self.kind[o] in _FRESH and o not in self.outputs[:k]
-            results.append(x if fresh else f"{x}.copy()")  # not an input, a constant, a view or a repeat
-        args = ["sz", *(f"a{k}" for k in range(self.n_inputs)), *(f"c{k}" for k in range(len(self.consts)))]
+            if self.kind[o] not in _FRESH or o in self.outputs[:k]:  # an input, a constant, a view, a repeat
+                x = self.copy_of(o, f"r{k}")
+            results.append(x)
+        names = [name for name, _, _ in self.buffers]
+        results = [r if isinstance(r, int) else names.index(r) + len(scalars) for r in results]
+        args = ["sz", *(f"a{k}" for k in range(self.n_inputs)), *(f"c{k}" for k in range(len(self.consts))),
+                *names]
         head = [f"def kernel({', '.join(args)}):"]
         head += [f"    d{k} = sz[{k}]" for k in range(len(self.dims))]
-        body = self.lines + [f"return ({''.join(r + ', ' for r in results).rstrip(' ')})"]
+        body = self.lines + [f"return ({''.join(r + ', ' for r in scalars or ['0.0']).rstrip(' ')})"]
         source = "\n".join(head + ["    " + line for line in body]) + "\n"
         for op, args, params, shape in self.nodes:
             if op == "slice":
                 for (start, stop, step), d, e in zip(params, self.shape(args[0]), shape):
                     if isinstance(d, str):
                         self.slice_checks.append((d, start, stop, step, e))
-        return Lowered(source, tuple(self.dims), tuple(self.consts), tuple(self.slice_checks))
+        return Lowered(source, tuple(self.dims), tuple(self.consts),
+                       tuple((shape, fill) for _, shape, fill in self.buffers), tuple(results),
+                       tuple(self.slice_checks))
 
 
 def lower(program: ArrayProgram, parallel: bool = False) -> Lowered:
