@@ -247,3 +247,21 @@ def test_compile_grad_takes_array_parameters_and_data(rng):
     np.testing.assert_allclose(gW, 2 * Xv.T @ (Xv @ Wv - yv) / 8)
     only = ga.compile_grad(loss, W, data=[X, y], value=False)
     np.testing.assert_allclose(only(Wv, Xv, yv), gW)
+
+
+def test_reverse_mode_reuses_the_buffers_of_dead_intermediates(rng):
+    depth = 6
+    X = ga.symbols("X", shape=("n", 8))
+    Ws = [ga.symbols(f"W{k}", shape=(8, 8)) for k in range(depth)]
+    h = X
+    for W in Ws:
+        h = ga.tanh(h @ W)
+    loss = ga.sum(h ** 2)
+    fn = ga.compile([loss, *ga.grad(loss, Ws)], [*Ws, X])
+    batch = [shape for shape, _ in fn._lowered.buffers if shape == ("n", 8)]
+    # kept for the adjoint sweep: each layer's tanh and its derivative; every other
+    # (n, 8) array (products, adjoints) lives in one of a few shared buffers
+    assert len(batch) <= 2 * depth + 1
+    values = [rng.standard_normal((8, 8)) * 0.5 for _ in Ws] + [rng.standard_normal((5, 8))]
+    expected = ga.evaluate([loss, *ga.grad(loss, Ws)], dict(zip([*Ws, X], values)))
+    _assert_matches(fn(*values), expected, "deep chain")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from ..registry import OPS
 
 ALIASES = ("broadcast_to", "slice", "pad", "transpose", "stop_gradient")  # read through by index arithmetic
 REDUCTIONS = ("sum", "max")
+_NAME = re.compile(r"\b[vxr][0-9]+\b")  # the names of arrays and values in generated lines
 _FRESH = ("member", "reduce", "matmul", "take", "scatter_add", "concatenate", "copy")
 
 
@@ -146,6 +148,7 @@ class _Writer:
         self.consts: list[int] = []
         self.slice_checks: list[tuple] = []
         self.buffers: list[tuple] = []  # (name, shape, fill)
+        self.view_of: dict[str, str] = {}  # a view's name -> the name of the array it views
         self.lines: list[str] = []
         self.group: _Group | None = None
         self.n_inputs = len(program.inputs)
@@ -268,16 +271,19 @@ class _Writer:
             name = f"v{i}"
             text = ", ".join(f"{'' if a is None else a}:{'' if b is None else b}:{c}" for a, b, c in params)
             self.out.append(f"{name} = {x}[{text}]")
+            self.view_of[name] = x
             self.layout[name] = "A"
         elif op == "transpose" and params == (1, 0):
             x = self.array(args[0])
             name = f"v{i}"
             self.out.append(f"{name} = {x}.T")
+            self.view_of[name] = x
             self.layout[name] = {"C": "F", "F": "C"}.get(self.layout[x], "A")
         elif op == "transpose":
             x = self.array(args[0])
             name = f"v{i}"
             self.out.append(f"{name} = np.transpose({x}, {params!r})")
+            self.view_of[name] = x
             self.layout[name] = "A"
         elif op in ("broadcast_to", "pad"):  # written out
             name = self.copy_of(i, f"v{i}")
@@ -463,6 +469,7 @@ class _Writer:
                 x = self.dense(args[0], fortran_ok=False)
                 text = f"{x}.reshape({self.shape_text(shape)})" if shape else f"{x}.ravel()[0]"
                 out.append(f"{name} = {text}")
+                self.view_of[name] = x
                 self.layout[name] = "C"
         elif op == "size":
             dims = [self.dim(self.shape(args[0])[k]) for k in params]
@@ -540,8 +547,9 @@ class _Writer:
             if self.kind[o] not in _FRESH or o in self.outputs[:k]:  # an input, a constant, a view, a repeat
                 x = self.copy_of(o, f"r{k}")
             results.append(x)
-        names = [name for name, _, _ in self.buffers]
-        results = [r if isinstance(r, int) else names.index(r) + len(scalars) for r in results]
+        slot = self.share({r for r in results if isinstance(r, str)})
+        names = list(dict.fromkeys(slot.values()))
+        results = [r if isinstance(r, int) else names.index(slot[r]) + len(scalars) for r in results]
         args = ["sz", *(f"a{k}" for k in range(self.n_inputs)), *(f"c{k}" for k in range(len(self.consts))),
                 *names]
         head = [f"def kernel({', '.join(args)}):"]
@@ -553,9 +561,40 @@ class _Writer:
                 for (start, stop, step), d, e in zip(params, self.shape(args[0]), shape):
                     if isinstance(d, str):
                         self.slice_checks.append((d, start, stop, step, e))
-        return Lowered(source, tuple(self.dims), tuple(self.consts),
-                       tuple((shape, fill) for _, shape, fill in self.buffers), tuple(results),
-                       tuple(self.slice_checks))
+        buffers = {name: (shape, fill) for name, shape, fill in self.buffers}
+        return Lowered(source, tuple(self.dims), tuple(self.consts), tuple(buffers[n] for n in names),
+                       tuple(results), tuple(self.slice_checks))
+
+    def share(self, outputs: set[str]) -> dict[str, str]:
+        """Let arrays whose lifetimes do not overlap share one buffer (same shape, no
+        fill, not an output), renaming them in the lines; returns each array's buffer.
+        A lifetime runs from the first top-level statement that names the array (or
+        a view of it) to the last."""
+        first, last, step = {}, {}, -1
+        for line in self.lines:
+            step += not line.startswith(" ")
+            for name in _NAME.findall(line):
+                while name in self.view_of:
+                    name = self.view_of[name]
+                first.setdefault(name, step)
+                last[name] = step
+        slot, free = {}, {}  # free: shape -> [[buffer, last step it is used], ...]
+        for name, shape, fill in sorted(self.buffers, key=lambda b: first.get(b[0], -1)):
+            slot[name] = name
+            if fill is not None or name in outputs or name not in first:
+                continue
+            pool = free.setdefault(shape, [])
+            reuse = next((entry for entry in pool if entry[1] < first[name]), None)
+            if reuse is None:
+                pool.append([name, last[name]])
+            else:
+                slot[name] = reuse[0]
+                reuse[1] = last[name]
+        renamed = {n: b for n, b in slot.items() if n != b}
+        if renamed:
+            rename = lambda m: renamed.get(m.group(0), m.group(0))  # noqa: E731
+            self.lines = [_NAME.sub(rename, line) for line in self.lines]
+        return slot
 
 
 def lower(program: ArrayProgram, parallel: bool = False) -> Lowered:
