@@ -6,6 +6,7 @@ the Hessian for Newton) and then calls it every iteration.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -14,14 +15,14 @@ import numpy as np
 from .compiler import compile as ga_compile
 from .compiler import compile_grad
 from .derivatives import hessian, hvp
-from .expr import as_one_expr, as_symbol_list, require_scalars
+from .expr import as_one_expr, as_symbol_list
 
 
 @dataclass
 class OptimizeResult:
     """Where a method stopped, and how it got there."""
 
-    x: np.ndarray
+    x: np.ndarray  # the parameters as one flat vector
     fun: float
     grad_norm: float
     iterations: int
@@ -30,27 +31,138 @@ class OptimizeResult:
     message: str
     seconds: float = 0.0
     history: list[float] = field(default_factory=list, repr=False)  # f after each iteration
+    params: object = field(default=None, repr=False)  # x as the parameters: one value, or a list
 
     def __str__(self) -> str:
         return (f"{self.message}: f = {self.fun:.6g}, |grad| = {self.grad_norm:.2e} after "
                 f"{self.iterations} iterations, {self.evaluations} evaluations, {self.seconds:.3f} s")
 
 
-def _setup(f, wrt, x0, what):
-    f = as_one_expr(f, what)
-    syms, _ = as_symbol_list(wrt, what, f.graph)
-    require_scalars([f, *syms], what)
-    x = np.array(x0, dtype=np.float64).ravel()
-    if x.size != len(syms):
-        raise ValueError(f"{what}: x0 has {x.size} values for {len(syms)} symbols")
-    return f, syms, x
+class _Problem:
+    """``f`` over the parameters ``wrt`` as a function of one flat vector, with
+    ``data`` (a dict symbol -> value) bound: what every method works with.
+
+    A scalar symbol takes one entry of the vector, an array symbol as many as
+    it has elements (C order). Size names in the parameters' shapes are bound
+    from the data."""
+
+    def __init__(self, f, wrt, data, what: str):
+        from . import shapes as S
+        from .evaluate import _input_value
+
+        self.what = what
+        self.f = f = as_one_expr(f, what)
+        self.syms, self.single = as_symbol_list(wrt, what, f.graph)
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise TypeError(f"{what}: data must be a dict {{symbol: value}}, not {type(data).__name__}")
+        self.data_syms, _ = as_symbol_list(list(data), what, f.graph)
+        clash = sorted({s.name for s in self.data_syms} & {s.name for s in self.syms})
+        if clash:
+            raise ValueError(f"{what}: {', '.join(clash)} are both parameters and data")
+        self.data_values = [_input_value(s, v) for s, v in data.items()]
+        sizes: dict = {}
+        for s, v in zip(self.data_syms, self.data_values):
+            try:
+                S.bind(sizes, s.name, s.shape, np.shape(v))
+            except ValueError as e:
+                raise ValueError(f"{what}: data: {e}") from None
+        try:
+            self.shapes = [S.resolve(s.shape, sizes) for s in self.syms]
+        except ValueError as e:
+            raise ValueError(f"{what}: a parameter's shape: {e}") from None
+        self.arrays = _has_arrays([f, *self.syms, *self.data_syms])
+        self.sizes = [math.prod(shape) for shape in self.shapes]
+        self._fg = None
+
+    def flat(self, x0) -> np.ndarray:
+        """``x0`` (a flat vector, or one value per parameter) as one flat vector."""
+        n = sum(self.sizes)
+        if isinstance(x0, (list, tuple)) and len(x0) == len(self.syms) and any(self.shapes):
+            parts = []
+            for s, shape, v in zip(self.syms, self.shapes, x0):
+                v = np.asarray(v, dtype=np.float64)
+                if v.shape != shape:
+                    raise ValueError(f"{self.what}: the start value for {s.name} has shape {v.shape}, "
+                                     f"not {shape}")
+                parts.append(v.ravel())
+            return np.concatenate(parts)
+        if self.single and self.shapes[0]:
+            x0 = np.asarray(x0, dtype=np.float64)
+            if x0.shape == self.shapes[0]:
+                return x0.ravel().copy()
+        x = np.array(x0, dtype=np.float64).ravel()
+        if x.size != n:
+            raise ValueError(f"{self.what}: x0 has {x.size} values for {n} parameter entries")
+        return x
+
+    def split(self, x) -> list:
+        """The flat vector as one value per parameter (floats and arrays)."""
+        out, k = [], 0
+        for shape, size in zip(self.shapes, self.sizes):
+            out.append(x[k:k + size].reshape(shape) if shape else float(x[k]))
+            k += size
+        return out
+
+    def params(self, x):
+        """The flat vector as the caller's structure: one value, or a list."""
+        values = self.split(x)
+        return values[0] if self.single else values
+
+    def value_and_grad(self):
+        """x -> (f, gradient as a flat vector), compiled once."""
+        if self._fg is None:
+            if not self.arrays and not self.data_syms:
+                self._fg = compile_grad(self.f, self.syms)
+            elif not self.arrays:
+                fn = compile_grad(self.f, self.syms, data=self.data_syms)
+                self._fg = lambda x: fn(x, *self.data_values)
+            else:
+                fn = compile_grad(self.f, self.syms, data=self.data_syms)
+
+                def fg(x):
+                    value, grads = fn(*self.split(x), *self.data_values)
+                    return value, self._join(grads)
+
+                self._fg = fg
+        return self._fg
+
+    def _join(self, parts) -> np.ndarray:
+        if isinstance(parts, np.ndarray) and len(self.syms) == 1:
+            return parts.ravel()
+        return np.concatenate([np.ravel(p) for p in parts]) if len(parts) > 1 else np.ravel(parts[0])
+
+    def hvp(self):
+        """(x, v) -> the Hessian of f at x times v (flat vectors), compiled once."""
+        from .expr import symbols
+
+        if not self.arrays:
+            with self.f.graph:
+                vs = list(symbols(f"_hvp_v0:{len(self.syms)}"))
+            inputs = [self.syms, vs, *self.data_syms]
+            fn = ga_compile([hvp(self.f, self.syms, vs)], inputs)
+            return lambda x, v: fn(np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64),
+                                   *self.data_values)[0]
+        with self.f.graph:
+            vs = [symbols(f"_hvp_{s.name}", shape=s.shape) for s in self.syms]
+        fn = ga_compile(hvp(self.f, self.syms, vs), [*self.syms, *vs, *self.data_syms])
+        return lambda x, v: self._join(fn(*self.split(x), *self.split(np.asarray(v, dtype=np.float64)),
+                                          *self.data_values))
+
+    def hessian(self):
+        """x -> the dense Hessian (for array parameters: one Hessian-vector product per column)."""
+        n = sum(self.sizes)
+        if not self.arrays:
+            entries = ga_compile([sum(hessian(self.f, self.syms), [])], [self.syms, *self.data_syms])
+            return lambda x: entries(np.asarray(x, dtype=np.float64), *self.data_values)[0].reshape(n, n)
+        hv = self.hvp()
+        return lambda x: np.column_stack([hv(x, e) for e in np.eye(n)])
 
 
-def _compiled_hessian(f, syms):
-    """x -> the Hessian of f at x, an n x n array."""
-    entries = ga_compile([sum(hessian(f, syms), [])], [syms])
-    n = len(syms)
-    return lambda x: entries(np.asarray(x, dtype=np.float64))[0].reshape(n, n)
+def _has_arrays(exprs) -> bool:
+    from .compiler import _has_arrays
+
+    return _has_arrays(exprs)
 
 
 _EPS = np.finfo(np.float64).eps
@@ -77,9 +189,14 @@ def _backtrack(fg, x, fx, g, direction, step, shrink=0.5, c=1e-4, max_halvings=6
     return None, fx, g, evaluations
 
 
-def gradient_descent(f, wrt, x0, *, step: float = 1e-3, line_search: bool = False, tol: float = 1e-8,
-                     max_iter: int = 10_000) -> OptimizeResult:
+def gradient_descent(f, wrt, x0, *, data=None, step: float = 1e-3, line_search: bool = False,
+                     tol: float = 1e-8, max_iter: int = 10_000) -> OptimizeResult:
     """Minimise ``f`` over the symbols ``wrt`` from ``x0`` by gradient descent.
+
+    ``wrt`` may hold array symbols: ``x0`` is then one start value per symbol
+    (or all of them as one flat vector) and ``result.params`` gives the
+    solution in that structure. ``data`` binds the other symbols of ``f`` (a
+    data set: ``{X: Xv, y: yv}``); new data reuse the compiled code.
 
     With ``line_search=False`` every step is ``step`` times the negative
     gradient; with ``line_search=True`` each iteration backtracks from
@@ -94,10 +211,12 @@ def gradient_descent(f, wrt, x0, *, step: float = 1e-3, line_search: bool = Fals
         >>> r.converged, r.x.round(6).tolist()
         (True, [1.0, -2.0])
     """
-    f, syms, x = _setup(f, wrt, x0, "gradient_descent")
-    fg = compile_grad(f, syms)
-    return _minimise(fg, x, lambda x, g: -g, step=step, line_search=line_search, tol=tol,
-                     max_iter=max_iter)
+    problem = _Problem(f, wrt, data, "gradient_descent")
+    x = problem.flat(x0)
+    r = _minimise(problem.value_and_grad(), x, lambda x, g: -g, step=step, line_search=line_search, tol=tol,
+                  max_iter=max_iter)
+    r.params = problem.params(r.x)
+    return r
 
 
 def _minimise(fg, x, direction, *, step, line_search, tol, max_iter) -> OptimizeResult:
@@ -136,12 +255,16 @@ def _minimise(fg, x, direction, *, step, line_search, tol, max_iter) -> Optimize
         return result(max_iter, False, "stopped at max_iter")
 
 
-def newton(f, wrt, x0, *, tol: float = 1e-10, max_iter: int = 500) -> OptimizeResult:
+def newton(f, wrt, x0, *, data=None, tol: float = 1e-10, max_iter: int = 500) -> OptimizeResult:
     """Minimise ``f`` by Newton's method with the compiled Hessian.
 
     Each iteration solves (H + tau I) p = -g, with tau = 0 where the Hessian
     is positive definite and the smallest multiple of the identity that makes
-    it so elsewhere, then backtracks along p (Armijo).
+    it so elsewhere, then backtracks along p (Armijo). With array parameters
+    (``wrt``, ``x0`` and ``data`` as for :func:`gradient_descent`) the Hessian
+    is never formed: conjugate gradients solve H p = -g with compiled
+    Hessian-vector products (Newton-CG), so a step costs a few gradients
+    whatever the number of parameters.
 
     Examples:
         >>> import graphad as ga
@@ -150,11 +273,41 @@ def newton(f, wrt, x0, *, tol: float = 1e-10, max_iter: int = 500) -> OptimizeRe
         >>> r.converged, r.x.round(8).tolist(), r.iterations < 30
         (True, [1.0, 1.0], True)
     """
-    f, syms, x = _setup(f, wrt, x0, "newton")
-    fg = compile_grad(f, syms)
-    hess = _compiled_hessian(f, syms)
-    return _minimise(fg, x, lambda x, g: _newton_direction(hess(x), g),
-                     step=1.0, line_search=True, tol=tol, max_iter=max_iter)
+    problem = _Problem(f, wrt, data, "newton")
+    x = problem.flat(x0)
+    if problem.arrays:
+        hv = problem.hvp()
+        direction = lambda x, g: _newton_cg_direction(lambda v: hv(x, v), g)  # noqa: E731
+    else:
+        hess = problem.hessian()
+        direction = lambda x, g: _newton_direction(hess(x), g)  # noqa: E731
+    r = _minimise(problem.value_and_grad(), x, direction, step=1.0, line_search=True, tol=tol,
+                  max_iter=max_iter)
+    r.params = problem.params(r.x)
+    return r
+
+
+def _newton_cg_direction(hv, g, max_iter: int = 250):
+    """An approximate solution of H p = -g by conjugate gradients, stopped at a
+    relative residual of min(0.5, sqrt|g|) |g| or at negative curvature
+    (Nocedal and Wright, Algorithm 7.1): always a descent direction."""
+    gnorm = float(np.linalg.norm(g))
+    tol = min(0.5, np.sqrt(gnorm)) * gnorm
+    p, r = np.zeros_like(g), g.copy()
+    d = -r
+    for _ in range(max_iter):
+        Hd = hv(d)
+        curvature = float(d @ Hd)
+        if not np.isfinite(curvature) or curvature <= 0:
+            return -g if not p.any() else p
+        alpha = float(r @ r) / curvature
+        p = p + alpha * d
+        r_new = r + alpha * Hd
+        if np.linalg.norm(r_new) < tol:
+            return p
+        d = -r_new + (float(r_new @ r_new) / float(r @ r)) * d
+        r = r_new
+    return p
 
 
 def _newton_direction(H, g):
@@ -176,15 +329,18 @@ def _newton_direction(H, g):
 
 
 class Objective:
-    """``fun``, ``jac``, ``hess`` and ``hessp`` for ``scipy.optimize.minimize``.
+    """``fun``, ``jac``, ``hess`` and ``hessp`` for ``scipy.optimize.minimize``,
+    on the parameters as one flat vector.
 
     Each is compiled on first use; ``fun`` and ``jac`` share one kernel (the
     value and gradient of the last point are kept, since SciPy asks for both
-    at the same point).
+    at the same point). ``params(x)`` gives a flat vector back as the
+    parameters (one value, or a list of floats and arrays); ``flat(x0)`` does
+    the reverse.
     """
 
-    def __init__(self, f, syms):
-        self._f, self._syms = f, syms
+    def __init__(self, problem: _Problem):
+        self._problem = problem
         self._fg = self._h = self._hv = None
         self._last: tuple[bytes, float, np.ndarray] | None = None
 
@@ -193,7 +349,7 @@ class Objective:
         key = x.tobytes()
         if self._last is None or self._last[0] != key:
             if self._fg is None:
-                self._fg = compile_grad(self._f, self._syms)
+                self._fg = self._problem.value_and_grad()
             fx, g = self._fg(x)
             self._last = (key, fx, g)
         return self._last[1], self._last[2]
@@ -206,20 +362,27 @@ class Objective:
 
     def hess(self, x) -> np.ndarray:
         if self._h is None:
-            self._h = _compiled_hessian(self._f, self._syms)
-        return self._h(x)
+            self._h = self._problem.hessian()
+        return self._h(np.asarray(x, dtype=np.float64))
 
     def hessp(self, x, p) -> np.ndarray:
         if self._hv is None:
-            from .expr import symbols
+            self._hv = self._problem.hvp()
+        return self._hv(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64))
 
-            vs = list(symbols(f"_hessp_v0:{len(self._syms)}"))
-            self._hv = ga_compile([hvp(self._f, self._syms, vs)], [self._syms, vs])
-        return self._hv(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64))[0]
+    def flat(self, x0) -> np.ndarray:
+        return self._problem.flat(x0)
+
+    def params(self, x):
+        return self._problem.params(np.asarray(x, dtype=np.float64))
 
 
-def scipy_objective(f, wrt) -> Objective:
+def scipy_objective(f, wrt, *, data=None) -> Objective:
     """Compiled ``fun``, ``jac``, ``hess`` and ``hessp`` for ``scipy.optimize.minimize``.
+
+    ``wrt`` may hold array symbols (SciPy sees them flattened into one
+    vector: ``obj.flat(x0)`` and ``obj.params(result.x)`` convert), and
+    ``data`` binds the other symbols of ``f`` (``{X: Xv, y: yv}``).
 
     Examples:
         >>> import graphad as ga
@@ -230,7 +393,4 @@ def scipy_objective(f, wrt) -> Objective:
         >>> r.success, r.x.round(4).tolist()
         (True, [1.0, 1.0])
     """
-    f = as_one_expr(f, "scipy_objective")
-    syms, _ = as_symbol_list(wrt, "scipy_objective", f.graph)
-    require_scalars([f, *syms], "scipy_objective")
-    return Objective(f, syms)
+    return Objective(_Problem(f, wrt, data, "scipy_objective"))
