@@ -108,6 +108,11 @@ class Lowered:
     slice_checks: tuple  # (input dim, start, stop, step, output dim)
 
 
+def _unit_reshape(before: tuple, after: tuple) -> bool:
+    """Whether a reshape only adds or drops axes of size 1 (read through by index)."""
+    return bool(before) and bool(after) and [d for d in before if d != 1] == [d for d in after if d != 1]
+
+
 def _literal(x: float) -> str:
     if math.isnan(x):
         return "math.nan"
@@ -171,7 +176,7 @@ class _Writer:
         op, args, _, shape = self.nodes[i]
         if op in ("const", "symbol"):
             return "leaf"
-        if op in ALIASES:
+        if op in ALIASES or (op == "reshape" and _unit_reshape(self.shape(args[0]), shape)):
             return "alias"
         if OPS[op].shape is None:
             return "member" if shape else "scalar"
@@ -207,6 +212,9 @@ class _Writer:
                                        for k, d in enumerate(inner)])
         if op == "stop_gradient":
             return self.read(args[0], idx)
+        if op == "reshape":  # only axes of size 1 come or go
+            kept = iter(j for j, d in zip(idx, shape) if d != 1)
+            return self.read(args[0], ["0" if d == 1 else next(kept) for d in self.shape(args[0])])
         if op == "transpose":
             inner = [""] * len(idx)
             for k, p in enumerate(params):
@@ -285,6 +293,12 @@ class _Writer:
             self.out.append(f"{name} = np.transpose({x}, {params!r})")
             self.view_of[name] = x
             self.layout[name] = "A"
+        elif op == "reshape":
+            x = self.dense(args[0], fortran_ok=False)
+            name = f"v{i}"
+            self.out.append(f"{name} = {x}.reshape({self.shape_text(shape)})")
+            self.view_of[name] = x
+            self.layout[name] = "C"
         elif op in ("broadcast_to", "pad"):  # written out
             name = self.copy_of(i, f"v{i}")
             self.kind[i] = "copy"
@@ -328,7 +342,7 @@ class _Writer:
 
     def inside(self, a, g: _Group) -> bool:
         """Whether node ``a`` (or what it views) is computed by the open group's loop."""
-        while a not in g.inside and self.nodes[a][0] in ALIASES:
+        while a not in g.inside and self.role(a) == "alias":
             a = self.nodes[a][1][0]
         return a in g.inside
 
