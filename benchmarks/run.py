@@ -14,6 +14,7 @@ W4  preparation (grad + passes + compile + first call) of the Rosenbrock-n
     (empty cache) and from the cache, with the fitted growth exponent, and the
     time per call at each n; both as ga.grad then ga.compile, and as
     ga.compile_grad (cached as one unit: a hit skips building the gradient)
+T1-T4  compiled array graphs (benchmarks/array_rows.py says what each row is)
 A1  array nodes: building the Rosenbrock-10^6 function and gradient written with
     slices (time and node count), its gradient evaluated by graphad's NumPy
     evaluator against the same gradient written by hand in NumPy; A2 the
@@ -22,7 +23,7 @@ A1  array nodes: building the Rosenbrock-10^6 function and gradient written with
 Times are medians over rounds of repeats; only ratios within one run mean
 anything (medians move 10-60% between runs on a shared machine). JAX, PyTorch,
 CasADi and PyTensor rows appear where they are installed. Single-threaded unless a row
-says otherwise.
+says otherwise (BLAS is held to one thread where threadpoolctl is installed).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ import numba
 import numpy as np
 
 import graphad as ga
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import array_rows  # noqa: E402  (the T rows, in a file of their own)
 
 
 def per_call(fn, *args, number=None, rounds=7):
@@ -65,6 +69,7 @@ def interleaved(candidates: dict, args, rounds=9):
 
 
 def peers():
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     found = {}
     for name in ("jax", "torch", "casadi", "pytensor"):
         try:
@@ -264,6 +269,9 @@ W4_SCRIPT = textwrap.dedent("""
     import json, sys, time, timeit
     import numpy as np
     import graphad as ga
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import array_rows  # noqa: E402  (the T rows, in a file of their own)
     n = int(sys.argv[1])
     xs = ga.symbols(f"x0:{n}")
     f = 0
@@ -363,11 +371,19 @@ def a1(rows, n):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
-    workloads = ["W1", "W2", "W3", "W4", "A1"]
+    workloads = ["W1", "W2", "W3", "W4", "T1", "T2", "T3", "T4", "A1"]
     parser.add_argument("--only", nargs="+", choices=workloads, default=workloads, help="only these")
     args = parser.parse_args(argv)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     peer = peers()
+    if "torch" in peer:
+        peer["torch"].set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+    except ImportError:
+        pass
     rows: list[tuple] = []
     if "W1" in args.only:
         w1(rows, peer)
@@ -377,14 +393,23 @@ def main(argv=None):
         w3(rows, peer, 100_000 if args.quick else 1_000_000)
     if "W4" in args.only:
         w4(rows, [10, 100, 1000] if args.quick else [10, 100, 1000, 3000, 10000])
+    if "T1" in args.only:
+        array_rows.t1(rows, peer, lambda c, a, rounds: interleaved(c, a, rounds=3 if args.quick else rounds),
+                      batch=32 if args.quick else 128)
+    if "T2" in args.only:
+        array_rows.t2(rows, peer, interleaved, 10_000 if args.quick else 1_000_000)
+    if "T3" in args.only:
+        array_rows.t3(rows, peer, interleaved, 10_000 if args.quick else 1_000_000)
+    if "T4" in args.only:
+        array_rows.t4(rows, [256] if args.quick else [256, 1024, 4096])
     if "A1" in args.only:
         a1(rows, 10_000 if args.quick else 1_000_000)
     print(f"graphad {ga.__version__}, numba {numba.__version__}, numpy {np.__version__}; "
           f"peers: {', '.join(sorted(peer)) or 'none installed'}")
-    print(f"{'workload':<62}{'system':<34}{'value':>12}{'ratio to hand':>15}")
+    print(f"{'workload':<70}{'system':<34}{'value':>12}{'ratio to hand':>15}")
     for workload, system, value, ratio in rows:
         r = "" if ratio is None else f"{ratio:.2f}x"
-        print(f"{workload:<62}{system:<50}{value:>12.4g}{r:>15}")
+        print(f"{workload:<70}{system:<34}{value:>12.4g}{r:>15}")
 
 
 if __name__ == "__main__":
