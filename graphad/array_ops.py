@@ -163,7 +163,7 @@ def _reshape_shape(target, shape):
     return target
 
 
-_reshape = _primitive(
+_reshape_node = _primitive(
     "reshape", 1, _reshape_shape,
     lambda params, shape, x: np.reshape(x, shape),
     lambda args, out, ts: _reshape(ts[0], params=out.params),
@@ -171,6 +171,14 @@ _reshape = _primitive(
     lambda params, x: f"reshape({x}, {S.fmt(params)})",
     "The same elements (in C order) in a new shape.",
 )
+
+
+def _reshape(x: Expr, params: tuple) -> Expr:
+    """``x`` in the shape ``params``: a reshape of a reshape is one reshape, and a
+    reshape to the shape ``x`` has is ``x`` itself."""
+    while x.op == "reshape":
+        x = x.args[0]
+    return x if x.shape == params else _reshape_node(x, params=params)
 
 
 def _transpose_shape(perm, shape):

@@ -129,6 +129,8 @@ class _Group:
         self.pre: list[str] = []  # statements written before the loop
         self.members: list[int] = []
         self.reductions: list[int] = []
+        self.placements: list[tuple] = []  # (node, parts, accumulate): see _Writer.placement
+        self.absorbed: set[int] = set()  # views that placements write through (never stored)
         self.inside: set[int] = set()  # nodes whose values exist only in or after the loop
 
 
@@ -212,7 +214,7 @@ class _Writer:
                                        for k, d in enumerate(inner)])
         if op == "stop_gradient":
             return self.read(args[0], idx)
-        if op == "reshape":  # only axes of size 1 come or go
+        if op == "reshape" and self.role(i) == "alias":  # only axes of size 1 come or go
             kept = iter(j for j, d in zip(idx, shape) if d != 1)
             return self.read(args[0], ["0" if d == 1 else next(kept) for d in self.shape(args[0])])
         if op == "transpose":
@@ -352,11 +354,52 @@ class _Writer:
 
     def can_join(self, i, g: _Group) -> bool:
         role, args, shape = self.role(i), self.nodes[i][1], self.shape(i)
-        if role == "member":
-            return shape == g.shape and all(self.readable(a, g) for a in args)
+        if role == "member" and shape == g.shape:
+            return all(self.readable(a, g) for a in args)
         if role == "reduce":
             return self.shape(args[0]) == g.shape and self.readable(args[0], g)
-        return False
+        return self.placement(i, g) is not None
+
+    def placement(self, i, g: _Group):
+        """How node ``i`` can be written from inside the open group's loop, if it can:
+        a sum of pads (the adjoint of slices: each operand is added into its slice of
+        a zeroed array, as a hand-written gradient does) or a concatenation (each
+        part written into its place), of values the loop reads at its own index.
+        Returns (parts, accumulate), parts being (view absorbed or None, value, target index)."""
+        op, args, params, shape = self.nodes[i]
+        idx = [f"i{k}" for k in range(len(g.shape))]
+        parts = []
+        if op == "add" and shape and all(self.nodes[p][0] == "pad" for p in args):
+            for p in args:
+                (m,) = self.nodes[p][1]
+                if self.users[p] != [i] or self.shape(m) != g.shape or not self.readable(m, g):
+                    return None
+                target = []
+                for k, ((start, _, step), d) in enumerate(zip(self.nodes[p][2][0], shape)):
+                    j = idx[k] if step == 1 else f"{idx[k]} * {step}"
+                    if start < 0:
+                        start = f"{self.dim(d)} - {-start}"
+                    target.append(f"{start} + {j}" if start != 0 else j)
+                parts.append((p, m, target))
+            return parts, True
+        if op == "concatenate":
+            offset = 0
+            for x in args:
+                m, view = x, None
+                if self.nodes[x][0] == "reshape" and self.role(x) == "alias":
+                    m, view = self.nodes[x][1][0], x
+                    if self.users[x] != [i]:
+                        return None
+                if self.shape(m) != g.shape or not self.readable(m, g):
+                    return None
+                kept = iter(j for j, d in zip(idx, g.shape) if d != 1)  # m's index, as x's
+                target = ["0" if d == 1 else next(kept) for d in self.shape(x)]
+                if offset:
+                    target[params] = f"{offset} + {target[params]}"
+                parts.append((view, m, target))
+                offset += self.shape(x)[params]
+            return parts, False
+        return None
 
     def write(self) -> Lowered:
         n = len(self.nodes)
@@ -412,15 +455,22 @@ class _Writer:
 
     def join(self, i):
         g = self.group
-        (g.members if self.role(i) == "member" else g.reductions).append(i)
+        role = self.role(i)
         g.inside.add(i)
-        self.kind[i] = self.role(i)
+        if role == "reduce" or (role == "member" and self.shape(i) == g.shape):
+            (g.members if role == "member" else g.reductions).append(i)
+            self.kind[i] = role
+            return
+        parts, accumulate = self.placement(i, g)
+        g.placements.append((i, parts, accumulate))
+        g.absorbed.update(view for view, _, _ in parts if view is not None)
+        self.kind[i] = "reduce"  # a fresh array, written by the loop
 
     # -- writing -----------------------------------------------------------------------
 
     def close(self):
         g, self.group = self.group, None
-        members = set(g.members) | set(g.reductions)
+        members = set(g.members) | set(g.reductions) | {u for u, _, _ in g.placements} | g.absorbed
         outputs = set(self.outputs)
         idx = [f"i{k}" for k in range(len(g.shape))]
         lines = list(g.pre)
@@ -454,6 +504,11 @@ class _Writer:
                 body.append(f"t = {value}")
                 body.append(f"if t > {target} or t != t:")
                 body.append(f"    {target} = t")
+        for u, parts, accumulate in g.placements:
+            name = self.var[u] = self.alloc(f"v{u}", self.shape(u), 0.0 if accumulate else None)
+            for _, m, target in parts:
+                body.append(f"{name}[{', '.join(target)}] {'+=' if accumulate else '='} {self.read(m, idx)}")
+            prange_ok = prange_ok and not accumulate  # two iterations may add into one place
         self.group = None
         self.lines.extend(lines + self.loops(g.shape, body, prange_ok))
 
