@@ -201,6 +201,7 @@ def t3(rows, peer, interleaved, n):
     r = a * ga.exp(-b * t) + c - y
     loss = 0.5 * ga.sum(r * r)
     fg = ga.compile([loss, ga.grad(loss, [a, b, c])], [[a, b, c], t, y])
+    finite = ga.compile([loss, ga.grad(loss, [a, b, c])], [[a, b, c], t, y], assume_finite=True)
     (jac,) = ga.jacobian([r], [a, b, c], mode="forward")
     J = ga.compile(ga.stack(jac, axis=1), [[a, b, c], t, y])
     rng = np.random.default_rng(0)
@@ -211,7 +212,8 @@ def t3(rows, peer, interleaved, n):
     got, want = fg(p, tv, yv), hand(p, tv, yv)
     assert abs(got[0] - want[0]) < 1e-9 * want[0] and np.allclose(got[1], want[1], rtol=1e-9)
     assert np.allclose(J(p, tv, yv), hand_jac(p, tv, Jbuf), rtol=1e-14)
-    cands = {"hand @njit": lambda: hand(p, tv, yv), "graphad": lambda: fg(p, tv, yv)}
+    cands = {"hand @njit": lambda: hand(p, tv, yv), "graphad": lambda: fg(p, tv, yv),
+             "graphad assume_finite": lambda: finite(p, tv, yv)}
     jac_cands = {"hand @njit": lambda: hand_jac(p, tv, np.empty((n, 3))), "graphad": lambda: J(p, tv, yv)}
     if "jax" in peer:
         jax, jnp = peer["jax"], peer["jax"].numpy

@@ -247,7 +247,7 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
         from .lowering import loops
 
         return compiled_arrays.build(loops.from_exprs(flat_out, flat_in), options.in_labels, in_sizes,
-                                     out_sizes, single, options.parallel)
+                                     out_sizes, single, options.parallel, options.assume_finite)
     return _build(from_exprs(flat_out, flat_in), options)
 
 

@@ -266,3 +266,15 @@ def test_reverse_mode_reuses_the_buffers_of_dead_intermediates(rng):
     values = [rng.standard_normal((8, 8)) * 0.5 for _ in Ws] + [rng.standard_normal((5, 8))]
     expected = ga.evaluate([loss, *ga.grad(loss, Ws)], dict(zip([*Ws, X], values)))
     _assert_matches(fn(*values), expected, "deep chain")
+
+
+def test_assume_finite_writes_chain_products_as_products(rng):
+    t, y = ga.symbols("t y", shape=("n",))
+    a, b = ga.symbols("a b")
+    loss = ga.sum((a * ga.exp(-b * t) - y) ** 2)
+    outputs = [loss, ga.grad(loss, [a, b])]
+    safe, finite = (ga.compile(outputs, [[a, b], t, y], assume_finite=flag) for flag in (False, True))
+    assert "dmul(" in safe.source and "dmul(" not in finite.source
+    values = (np.array([1.5, 0.7]), rng.uniform(0, 3, 50), rng.standard_normal(50))
+    for x, z in zip(safe(*values), finite(*values)):
+        np.testing.assert_allclose(x, z, rtol=1e-14)

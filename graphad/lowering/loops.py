@@ -135,10 +135,11 @@ class _Group:
 
 
 class _Writer:
-    def __init__(self, program: ArrayProgram, parallel: bool):
+    def __init__(self, program: ArrayProgram, parallel: bool, assume_finite: bool):
         self.nodes = program.nodes
         self.outputs = program.outputs
         self.parallel = parallel
+        self.assume_finite = assume_finite
         n = len(self.nodes)
         self.users: list[list[int]] = [[] for _ in range(n)]
         for i, (_, args, _, _) in enumerate(self.nodes):
@@ -251,12 +252,15 @@ class _Writer:
     def code(self, op, args, texts) -> str:
         """An elementwise op on its arguments' texts."""
         if op == "dmul":  # the chain product by a finite nonzero constant is a plain product
+            if self.assume_finite:  # so is every chain product, where no value is inf or nan
+                return f"({texts[0]} * {texts[1]})"
             for a in args:
                 while self.nodes[a][0] == "broadcast_to":
                     a = self.nodes[a][1][0]
                 c = self.nodes[a][2] if self.nodes[a][0] == "const" and not self.shape(a) else 0.0
                 if c != 0.0 and math.isfinite(c):
                     return f"({texts[0]} * {texts[1]})"
+            return f"dmul({texts[0]}, {texts[1]})"
         return OPS[op].code.format(*texts)
 
     def loop_index(self, arg_shape, loop_shape) -> list[str]:
@@ -666,6 +670,8 @@ class _Writer:
         return slot
 
 
-def lower(program: ArrayProgram, parallel: bool = False) -> Lowered:
-    """The Numba source of ``kernel(sz, a0, ..., c0, ...)`` computing the outputs."""
-    return _Writer(program, parallel).write()
+def lower(program: ArrayProgram, parallel: bool = False, assume_finite: bool = False) -> Lowered:
+    """The Numba source of ``kernel(sz, a0, ..., c0, ..., v0, ...)`` computing the outputs.
+    ``assume_finite`` writes chain products as plain products (exact where no value
+    is inf or nan)."""
+    return _Writer(program, parallel, assume_finite).write()
