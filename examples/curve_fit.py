@@ -1,6 +1,6 @@
 """Least squares with array nodes: fit y = a*exp(-b*t) + c to a million points.
 
-Run it with ``python examples/curve_fit.py`` (needs SciPy: pip install ".[examples]");
+Run it with ``python examples/curve_fit.py``;
 ``--n`` sets the number of points. The data enter the graph as two array
 symbols of shape ("n",), so the residual and its Jacobian are a handful of
 nodes whatever n is, and a new data set needs no new graph. SciPy's

@@ -1,6 +1,6 @@
 """AD meets optimisation: graphad's gradients and Hessians against finite differences.
 
-Run it with ``python examples/optimize.py`` (needs SciPy: pip install ".[examples]").
+Run it with ``python examples/optimize.py``.
 Prints, for each problem and method: iterations, function evaluations, time
 and the final loss. The logistic regression takes its data as array inputs
 (docs/arrays.md), so one graph serves every data set; it is evaluated with

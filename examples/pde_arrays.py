@@ -6,7 +6,7 @@ one array symbol: the residual is ``(u[:-2] - 2 u[1:-1] + u[2:]) / h**2 +
 lam * exp(u[1:-1])``, a few nodes whatever n is. Its Jacobian is tridiagonal,
 so three compiled Jacobian-vector products (forward mode, along directions
 that colour the unknowns by i mod 3) give all of it; SciPy's banded solver
-does each Newton step. Needs SciPy.
+does each Newton step.
 
     python examples/pde_arrays.py [--n 1000000]
 """

@@ -4,7 +4,7 @@ The Bratu problem u'' + lam * exp(u) = 0 on (0, 1), u(0) = u(1) = 0, on a grid o
 n interior points. Its residual has a tridiagonal Jacobian, so graph colouring
 needs 3 tangent sweeps, not n. Newton's method with the compiled sparse
 Jacobian then solves it. The energy whose gradient is the residual has a
-tridiagonal Hessian: 3 Hessian-vector products. Needs SciPy.
+tridiagonal Hessian: 3 Hessian-vector products.
 
     python examples/sparse_pde.py [--n 10000]
 """
