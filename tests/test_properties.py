@@ -187,3 +187,16 @@ def _cache(tmp_path_factory):
         del os.environ["GRAPHAD_CACHE_DIR"]
     else:
         os.environ["GRAPHAD_CACHE_DIR"] = old
+
+
+@settings(max_examples=COMPILED_EXAMPLES)
+@given(array_expressions(), st.integers(0, 2**32 - 1), st.booleans())
+def test_compiled_array_graphs_match_the_evaluator(case, seed, parallel):
+    f, wrt = case
+    outputs = [f, *ga.grad(ga.sum(f * ga.cos(f)), wrt)]
+    rng = np.random.default_rng(seed)
+    values = [rng.uniform(-1.5, 1.5, w.shape) if w.shape else float(rng.uniform(-1.5, 1.5)) for w in wrt]
+    got = ga.compile(outputs, wrt, parallel=parallel)(*values)
+    want = ga.evaluate(outputs, dict(zip(wrt, values)))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
