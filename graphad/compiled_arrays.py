@@ -161,8 +161,10 @@ class ArrayCompiled:
             got, want = len(range(*slice(start, stop, step).indices(n))), S.resolve((e,), sizes)[0]
             if got != want:
                 raise ValueError(f"a slice {start}:{stop} of the axis of size {d!r} = {n} has {got} "
-                                 f"elements, "
-                                 f"not {want}: it reaches past the end of the axis")
+                                 f"elements, not {want}: it reaches past the end of the axis")
+        for d in self._lowered.nonempty:
+            if S.resolve((d,), sizes)[0] == 0:
+                raise ValueError(f"a max over an axis of size {d!r} = 0: the max of no elements has no value")
         if self._parallel:
             from .compiler import _forked_after_omp
 
@@ -220,8 +222,7 @@ class ArrayCompiled:
                 out.append(float(r) if isinstance(r, float) else r)
                 k += 1
                 continue
-            part = list(results[k:k + size])
+            out.append(tuple(float(r) if isinstance(r, float) else r for r in results[k:k + size]))
             k += size
-            out.append(np.array(part) if all(isinstance(r, float) for r in part) else tuple(part))
         return out[0] if self._single else tuple(out)
 

@@ -44,6 +44,7 @@ from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
 from .registry import OPS
+from .shapes import fmt as fmt_shape
 
 NOGIL_NODES = 1000  # longer kernels release the GIL while they run
 LINK_NODES = 1500  # shorter kernels are linked into Numba's module (inlinable, O3); longer
@@ -213,6 +214,10 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     or lists of expressions (1-D arrays), returned as a tuple. All outputs
     share one compiled kernel, so a value and its gradient share their work.
 
+    In a graph with array symbols, an array symbol takes an array of its
+    shape (size names are bound at each call), array outputs come back as
+    arrays and a list of outputs as a tuple (docs/arrays.md).
+
     Called with floats, it returns floats; called with arrays (broadcast
     against each other and against floats; vector inputs gain a leading axis
     of points) it runs one compiled loop over the points, in parallel threads
@@ -242,6 +247,12 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
     options = _options("compile", Layout(in_sizes, out_sizes), single, _labels(in_items), parallel,
                        assume_finite, passes, chunk_size)
+    for i, item in enumerate(in_items):
+        for e in item if isinstance(item, (list, tuple)) else ():
+            if e.shape:
+                raise TypeError(f"compile: inputs[{i}] is a list of symbols, which takes a 1-D array of "
+                                f"their values; {e.name} has shape {fmt_shape(e.shape)}: give it as an "
+                                "input of its own")
     if _has_arrays(flat_out + flat_in):
         from . import compiled_arrays
         from .lowering import loops
@@ -293,8 +304,9 @@ def compile_grad(f, wrt, *, data=(), value: bool = True, parallel: bool = False,
         from .reverse import grad
 
         g = grad(f, syms)
-        group = g[0] if single and _has_arrays(syms) else g
-        inputs = syms + data if _has_arrays([f, *syms]) else [syms, *data]
+        arrays = _has_arrays([f, *syms])
+        group = g[0] if single and arrays else g
+        inputs = syms + data if arrays else [syms, *data]
         return compile([f, group] if value else group, inputs, parallel=parallel, assume_finite=assume_finite,
                        passes=passes, chunk_size=chunk_size)
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)

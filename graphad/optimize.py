@@ -15,7 +15,7 @@ import numpy as np
 from .compiler import compile as ga_compile
 from .compiler import compile_grad
 from .derivatives import hessian, hvp
-from .expr import as_one_expr, as_symbol_list
+from .expr import Expr, as_one_expr, as_symbol_list
 
 
 @dataclass
@@ -56,21 +56,35 @@ class _Problem:
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise TypeError(f"{what}: data must be a dict {{symbol: value}}, not {type(data).__name__}")
-        self.data_syms, _ = as_symbol_list(list(data), what, f.graph)
+        keys = []
+        for key in data:  # symbols, or their names
+            if isinstance(key, str):
+                nid = f.graph.symbol_id(key)
+                if nid is None:
+                    raise ValueError(f"{what}: data: f's graph has no symbol named {key!r}")
+                key = Expr(f.graph, nid)
+            elif not (isinstance(key, Expr) and key.is_symbol):
+                raise TypeError(f"{what}: data: the key {key!r} is not a symbol (or a symbol's name)")
+            elif key.graph is not f.graph:
+                raise ValueError(f"{what}: data: the symbol {key} is not of f's graph")
+            keys.append(key)
+        self.data_syms = keys
         clash = sorted({s.name for s in self.data_syms} & {s.name for s in self.syms})
         if clash:
             raise ValueError(f"{what}: {', '.join(clash)} are both parameters and data")
-        self.data_values = [_input_value(s, v) for s, v in data.items()]
+        self.data_values = [_input_value(s, v) for s, v in zip(keys, data.values())]
         sizes: dict = {}
         for s, v in zip(self.data_syms, self.data_values):
             try:
                 S.bind(sizes, s.name, s.shape, np.shape(v))
             except ValueError as e:
                 raise ValueError(f"{what}: data: {e}") from None
-        try:
-            self.shapes = [S.resolve(s.shape, sizes) for s in self.syms]
-        except ValueError as e:
-            raise ValueError(f"{what}: a parameter's shape: {e}") from None
+        for s in self.syms:
+            for d in s.shape:
+                if isinstance(d, str) and S.split(d)[0] not in sizes:
+                    raise ValueError(f"{what}: the size {d!r} of the parameter {s.name} (shape "
+                                     f"{S.fmt(s.shape)}) is not bound: give data whose shapes bind it")
+        self.shapes = [S.resolve(s.shape, sizes) for s in self.syms]
         self.arrays = _has_arrays([f, *self.syms, *self.data_syms])
         self.sizes = [math.prod(shape) for shape in self.shapes]
         self._fg = None
@@ -79,21 +93,28 @@ class _Problem:
         """``x0`` (a flat vector, or one value per parameter) as one flat vector."""
         n = sum(self.sizes)
         if isinstance(x0, (list, tuple)) and len(x0) == len(self.syms) and any(self.shapes):
-            parts = []
-            for s, shape, v in zip(self.syms, self.shapes, x0):
-                v = np.asarray(v, dtype=np.float64)
-                if v.shape != shape:
-                    raise ValueError(f"{self.what}: the start value for {s.name} has shape {v.shape}, "
-                                     f"not {shape}")
-                parts.append(v.ravel())
-            return np.concatenate(parts)
-        if self.single and self.shapes[0]:
-            x0 = np.asarray(x0, dtype=np.float64)
-            if x0.shape == self.shapes[0]:
-                return x0.ravel().copy()
-        x = np.array(x0, dtype=np.float64).ravel()
-        if x.size != n:
-            raise ValueError(f"{self.what}: x0 has {x.size} values for {n} parameter entries")
+            try:
+                parts = [np.asarray(v, dtype=np.float64) for v in x0]
+            except (TypeError, ValueError):
+                parts = []
+            if [p.shape for p in parts] == self.shapes:  # one value per parameter
+                return np.concatenate([p.ravel() for p in parts])
+        try:
+            x = np.array(x0, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            x = None
+        if x is None or x.size != n:
+            shapes = ", ".join(f"{s.name} {shape}" for s, shape in zip(self.syms, self.shapes))
+            raise ValueError(f"{self.what}: x0 is neither one value per parameter ({shapes}) nor a flat "
+                             f"vector of their {n} entries")
+        return x
+
+    def check(self, x) -> np.ndarray:
+        """``x`` as a flat float vector of the parameters' length, or a ValueError."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (sum(self.sizes),):
+            raise ValueError(f"{self.what}: got a vector of shape {x.shape}; the parameters have "
+                             f"{sum(self.sizes)} entries")
         return x
 
     def split(self, x) -> list:
@@ -136,15 +157,17 @@ class _Problem:
         """(x, v) -> the Hessian of f at x times v (flat vectors), compiled once."""
         from .expr import symbols
 
+        graph = self.f.graph
+        names = [_fresh_name(graph, f"_hvp_{s.name}") for s in self.syms]
         if not self.arrays:
-            with self.f.graph:
-                vs = list(symbols(f"_hvp_v0:{len(self.syms)}"))
+            with graph:
+                vs = [symbols(name) for name in names]
             inputs = [self.syms, vs, *self.data_syms]
             fn = ga_compile([hvp(self.f, self.syms, vs)], inputs)
             return lambda x, v: fn(np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64),
                                    *self.data_values)[0]
-        with self.f.graph:
-            vs = [symbols(f"_hvp_{s.name}", shape=s.shape) for s in self.syms]
+        with graph:
+            vs = [symbols(name, shape=s.shape) for name, s in zip(names, self.syms)]
         fn = ga_compile(hvp(self.f, self.syms, vs), [*self.syms, *vs, *self.data_syms])
         return lambda x, v: self._join(fn(*self.split(x), *self.split(np.asarray(v, dtype=np.float64)),
                                           *self.data_values))
@@ -157,6 +180,15 @@ class _Problem:
             return lambda x: entries(np.asarray(x, dtype=np.float64), *self.data_values)[0].reshape(n, n)
         hv = self.hvp()
         return lambda x: np.column_stack([hv(x, e) for e in np.eye(n)])
+
+
+def _fresh_name(graph, base: str) -> str:
+    """A symbol name that ``graph`` does not have yet (for directions of its own)."""
+    name, k = base, 0
+    while graph.symbol_id(name) is not None:
+        k += 1
+        name = f"{base}_{k}"
+    return name
 
 
 def _has_arrays(exprs) -> bool:
@@ -345,7 +377,7 @@ class Objective:
         self._last: tuple[bytes, float, np.ndarray] | None = None
 
     def _value_and_grad(self, x):
-        x = np.asarray(x, dtype=np.float64)
+        x = self._problem.check(x)
         key = x.tobytes()
         if self._last is None or self._last[0] != key:
             if self._fg is None:
@@ -363,18 +395,18 @@ class Objective:
     def hess(self, x) -> np.ndarray:
         if self._h is None:
             self._h = self._problem.hessian()
-        return self._h(np.asarray(x, dtype=np.float64))
+        return self._h(self._problem.check(x))
 
     def hessp(self, x, p) -> np.ndarray:
         if self._hv is None:
             self._hv = self._problem.hvp()
-        return self._hv(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64))
+        return self._hv(self._problem.check(x), self._problem.check(p))
 
     def flat(self, x0) -> np.ndarray:
         return self._problem.flat(x0)
 
     def params(self, x):
-        return self._problem.params(np.asarray(x, dtype=np.float64))
+        return self._problem.params(self._problem.check(x))
 
 
 def scipy_objective(f, wrt, *, data=None) -> Objective:

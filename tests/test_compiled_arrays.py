@@ -278,3 +278,34 @@ def test_assume_finite_writes_chain_products_as_products(rng):
     values = (np.array([1.5, 0.7]), rng.uniform(0, 3, 50), rng.standard_normal(50))
     for x, z in zip(safe(*values), finite(*values)):
         np.testing.assert_allclose(x, z, rtol=1e-14)
+
+
+def test_the_adjoint_of_a_fixed_slice_of_a_named_axis_checks_the_axis():
+    # a gradient holds only the pads (the adjoints of x[:3] and x[2:5]), not the slices
+    x, w = ga.symbols("x", shape=("n",)), ga.symbols("w", shape=(3,))
+    fn = ga.compile(ga.grad(ga.sum(x[:3] * ga.exp(w)) + ga.sum(x[2:5] * ga.sin(w)), x), [x, w])
+    np.testing.assert_allclose(fn(np.zeros(6), np.zeros(3)), [1, 1, 1, 0, 0, 0])
+    for n in (0, 2, 4):
+        with pytest.raises(ValueError, match="past the end"):
+            fn(np.zeros(n), np.zeros(3))
+
+
+def test_a_max_over_an_empty_axis_is_an_error_as_in_the_evaluator():
+    x, X = ga.symbols("x", shape=("n",)), ga.symbols("X", shape=("n", 2))
+    fn = ga.compile([ga.max(x), ga.max(X, axis=0), ga.logsumexp(x)], [x, X])
+    assert fn(np.zeros(1), np.zeros((1, 2)))[0] == 0.0
+    with pytest.raises(ValueError, match="size 'n' = 0"):
+        fn(np.zeros(0), np.zeros((0, 2)))
+
+
+def test_lists_of_inputs_hold_scalars_and_lists_of_outputs_come_back_as_tuples():
+    a, Z = ga.symbols("a"), ga.symbols("Z", shape=(2,))
+    with pytest.raises(TypeError, match="Z has shape"):
+        ga.compile(ga.sum(Z) * a, [[a, Z]])
+    b = ga.symbols("b")
+    fn = ga.compile([ga.sum(Z) * a, ga.grad(ga.sum(Z) * a * b, [a, b])], [[a, b], Z])
+    value, grads = fn(np.array([2.0, 3.0]), np.array([1.0, 2.0]))
+    assert value == 6.0 and grads == (9.0, 6.0)
+    loss = ga.sum(Z * Z) * b
+    assert ga.compile_grad(loss, b, data=[Z])(2.0, np.ones(2)) == (4.0, 2.0)
+    assert ga.compile_grad(loss, [b], data=[Z])(2.0, np.ones(2)) == (4.0, (2.0,))

@@ -63,7 +63,7 @@ def test_scipy_objective_pieces_agree_with_the_evaluator(rng):
 
 def test_optimizer_argument_errors():
     x, y = ga.symbols("x y")
-    with pytest.raises(ValueError, match="x0 has 1 values for 2"):
+    with pytest.raises(ValueError, match="nor a flat vector of their 2 entries"):
         ga.gradient_descent(x * y, [x, y], [1.0])
     with pytest.raises(TypeError, match="one expression"):
         ga.newton([x, y], [x, y], [1.0, 2.0])
@@ -135,7 +135,7 @@ def test_new_data_reuse_the_compiled_code(rng):
 
 def test_array_optimizer_inputs_are_checked(rng):
     loss, params, data = _logistic_problem(rng)
-    with pytest.raises(ValueError, match="start value for w has shape"):
+    with pytest.raises(ValueError, match=r"one value per parameter \(w \(3,\), b \(\)\)"):
         ga.newton(loss, params, [np.zeros(4), 0.0], data=data)
     X = list(data)[0]
     with pytest.raises(ValueError, match="'X'"):
@@ -144,3 +144,24 @@ def test_array_optimizer_inputs_are_checked(rng):
         ga.gradient_descent(loss, params, np.zeros(4), data=[1, 2])
     with pytest.raises(ValueError, match="both parameters and data"):
         ga.scipy_objective(loss, params, data={params[1]: 1.0, **data})
+
+
+def test_start_values_and_vectors_are_read_as_given():
+    w = ga.symbols("w", shape=(1,))
+    assert ga.newton(ga.sum((w - 3) ** 2), w, [0.5]).params.tolist() == [3.0]  # a flat list
+    W = ga.symbols("W", shape=(1, 2))
+    assert ga.newton(ga.sum((W - 3) ** 2), W, [[0.5, 1.0]]).params.tolist() == [[3.0, 3.0]]
+    u, y = ga.symbols("u", shape=("n",)), ga.symbols("y", shape=("n",))
+    f = ga.sum((u - y) ** 2)
+    obj = ga.scipy_objective(f, u, data={"y": np.arange(5.0)})  # a symbol's name as a key
+    assert obj.fun(np.zeros(5)) == 30.0
+    for bad in (np.zeros(6), np.zeros(4)):
+        with pytest.raises(ValueError, match="5 entries"):
+            obj.fun(bad)
+    with pytest.raises(ValueError, match="size 'n' of the parameter u"):
+        ga.newton(f, u, np.zeros(5))
+    with pytest.raises(ValueError, match="no symbol named 'zz'"):
+        ga.newton(f, u, np.zeros(5), data={"zz": 1.0})
+    clash = ga.symbols("_hvp_u", shape=("n",))  # the name newton would give its direction
+    r = ga.newton(ga.sum((u - clash) ** 2), u, np.zeros(3), data={clash: np.ones(3)})
+    assert r.params.tolist() == [1.0, 1.0, 1.0]

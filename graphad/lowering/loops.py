@@ -98,7 +98,8 @@ class Lowered:
     (bound from the arguments), the constant arrays (node indices), the arrays
     to allocate for each call (shape and fill value, None for none), where
     each output is (an index into the returned scalars, then into the
-    arrays), and the slices of named axes to check against the actual sizes."""
+    arrays), the slices of named axes to check against the actual sizes, and
+    the sizes a max reduces over."""
 
     source: str
     dims: tuple[str, ...]
@@ -106,6 +107,7 @@ class Lowered:
     buffers: tuple  # (shape, fill)
     outputs: tuple[int, ...]
     slice_checks: tuple  # (input dim, start, stop, step, output dim)
+    nonempty: tuple  # the sizes a max reduces over: none may be 0
 
 
 def _unit_reshape(before: tuple, after: tuple) -> bool:
@@ -629,14 +631,23 @@ class _Writer:
         head += [f"    d{k} = sz[{k}]" for k in range(len(self.dims))]
         body = self.lines + [f"return ({''.join(r + ', ' for r in scalars or ['0.0']).rstrip(' ')})"]
         source = "\n".join(head + ["    " + line for line in body]) + "\n"
+        nonempty = set()
         for op, args, params, shape in self.nodes:
+            # a slice of a named axis (or the pad that is its adjoint) must fit the bound size
             if op == "slice":
-                for (start, stop, step), d, e in zip(params, self.shape(args[0]), shape):
-                    if isinstance(d, str):
-                        self.slice_checks.append((d, start, stop, step, e))
+                spec, whole, part = params, self.shape(args[0]), shape
+            elif op == "pad":
+                spec, whole, part = params[0], shape, self.shape(args[0])
+            else:
+                spec = whole = part = ()
+            for (start, stop, step), d, e in zip(spec, whole, part):
+                if isinstance(d, str):
+                    self.slice_checks.append((d, start, stop, step, e))
+            if op == "max":  # a max over no elements has no value
+                nonempty.update(d for k, d in enumerate(self.shape(args[0])) if k in params[0])
         buffers = {name: (shape, fill) for name, shape, fill in self.buffers}
         return Lowered(source, tuple(self.dims), tuple(self.consts), tuple(buffers[n] for n in names),
-                       tuple(results), tuple(self.slice_checks))
+                       tuple(results), tuple(self.slice_checks), tuple(sorted(nonempty, key=str)))
 
     def share(self, outputs: set[str]) -> dict[str, str]:
         """Let arrays whose lifetimes do not overlap share one buffer (same shape, no
