@@ -34,7 +34,8 @@ def _module_text(lowered: Lowered, parallel: bool) -> str:
         "import numpy as np",
         "from numba import prange", "",
         "from graphad.lowering.intrinsics import dmul", "", "",
-        f"@numba.njit(cache=True, error_model='numpy', nogil=True, parallel={bool(parallel)!r})",
+        f"@numba.njit(cache=True, error_model='numpy', nogil=True, parallel={bool(parallel)!r}, "
+        "fastmath={'reassoc', 'contract'})",
         lowered.source,
     ])
 
