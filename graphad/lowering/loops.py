@@ -6,11 +6,17 @@ The plan (XLA and PyTensor call it fusion):
   nest computes them all, each as a local float; a member is stored to an
   array only if something outside its group reads it (or it is an output);
 - a sum or max over a group's iteration space accumulates inside that loop;
-- ``broadcast_to``, ``slice``, ``transpose`` and ``stop_gradient`` are read
-  through by index arithmetic (no copy), so ``x[1:] - x[:-1]**2`` reads ``x``
-  itself at ``i + 1`` and ``i``;
+- ``broadcast_to``, ``slice``, ``pad``, ``transpose``, ``stop_gradient`` and
+  reshapes that only add or drop axes of size 1 are read through by index
+  arithmetic (no copy), so ``x[1:] - x[:-1]**2`` reads ``x`` itself at
+  ``i + 1`` and ``i``;
+- a sum of pads (the adjoints of slices) and a concatenation are written from
+  inside the loop that computes their operands: ``g[i + 1] += ...``, as a
+  hand-written gradient does;
 - matrix products call BLAS through ``np.dot``; the other structural ops are
   short statements or loops of their own;
+- the kernel allocates nothing: every array it writes is an argument, and
+  arrays whose lifetimes do not overlap share one;
 - loop bounds are variables ``d0, d1, ...`` that the caller reads off the
   argument arrays, so one compiled function serves every binding of the size
   names.
@@ -62,15 +68,6 @@ class ArrayProgram:
             h.update(repr((op, args, payload, shape)).encode())
         h.update(repr((self.outputs, self.inputs)).encode())
         return h.hexdigest()
-
-    def op_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for op, *_ in self.nodes:
-            counts[op] = counts.get(op, 0) + 1
-        return counts
-
-    def __len__(self) -> int:
-        return len(self.nodes)
 
 
 def from_exprs(outputs: list[Expr], inputs: list[Expr]) -> ArrayProgram:
@@ -154,7 +151,7 @@ class _Writer:
                     self.dims.setdefault(d, len(self.dims))
         self.kind: list[str | None] = [None] * n
         self.var: dict[int, str] = {}  # node -> the name of its array (or float)
-        self.layout: dict[int, str] = {}  # array name -> "C", "F" or "A"
+        self.layout: dict[str, str] = {}  # array name -> "C", "F" or "A"
         self.consts: list[int] = []
         self.slice_checks: list[tuple] = []
         self.buffers: list[tuple] = []  # (name, shape, fill)
