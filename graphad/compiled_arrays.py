@@ -10,6 +10,7 @@ as it does for scalar functions.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 
@@ -17,7 +18,7 @@ import numba
 import numpy as np
 from numba import types
 
-from . import kernels, numba_cache
+from . import compiler, kernels, numba_cache
 from . import shapes as S
 from ._version import __version__
 from .lowering.loops import ArrayProgram, Lowered, lower
@@ -43,13 +44,12 @@ def _module_text(lowered: Lowered, parallel: bool) -> str:
 def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_groups: tuple,
           single: bool, parallel: bool, assume_finite: bool = False) -> ArrayCompiled:
     """The compiled function of ``program`` (see :func:`graphad.compile`)."""
-    from .compiler import _generator_stamp, _source_stamp
-
     lowered = lower(program, parallel, assume_finite)
     consts = tuple(np.ascontiguousarray(program.nodes[i][2], dtype=np.float64) for i in lowered.consts)
     key = hashlib.sha256(repr((
-        "arrays", program.key(), parallel, assume_finite, __version__, _generator_stamp(),
-        _source_stamp("lowering/loops.py", "lowering/intrinsics.py", "compiled_arrays.py"), numba.__version__,
+        "arrays", program.key(), parallel, assume_finite, __version__, compiler._generator_stamp(),
+        compiler._source_stamp("lowering/loops.py", "lowering/intrinsics.py", "compiled_arrays.py"),
+        numba.__version__,
     )).encode()).hexdigest()[:40]
     signature = (types.Array(types.int64, 1, "C"),
                  *(types.Array(types.float64, len(program.nodes[i][3]), "C") if program.nodes[i][3]
@@ -65,30 +65,24 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
 
 
 def _load(text: str, key: str, signature):
-    from .compiler import _fallback, cache_dir
-
-    folder = cache_dir()
+    folder, name = compiler.cache_dir(), f"graphad_arrays_{key}"
     try:
-        return _load_from(text, key, signature, os.path.join(folder, f"graphad_arrays_{key}"))
+        return _load_from(text, key, signature, os.path.join(folder, name))
     except OSError as e:
-        return _load_from(text, key, signature, os.path.join(_fallback(folder, e), f"graphad_arrays_{key}"))
+        return _load_from(text, key, signature, os.path.join(compiler._fallback(folder, e), name))
 
 
 def _load_from(text: str, key: str, signature, base: str):
-    import json
-
-    from .compiler import _digest, _import, _intact
-
     def generate():
         kernels.write_file(base + ".py", text)
-        kernels.write_file(base + ".sum", json.dumps({".py": _digest(text.encode())}))
+        kernels.write_file(base + ".sum", json.dumps({".py": compiler._digest(text.encode())}))
 
-    fresh = not _intact(base, (".py",))
+    fresh = not compiler._intact(base, (".py",))
     if fresh:
         generate()
     for attempt in range(2):
         try:
-            module = _import(base + ".py", f"graphad_arrays_{key}")
+            module = compiler._import(base + ".py", f"graphad_arrays_{key}")
             numba_cache.seal(module.kernel)
             if attempt or fresh:  # Numba's cached code may come from a damaged source
                 module.kernel._cache.flush()
@@ -132,6 +126,7 @@ class ArrayCompiled:
         nodes = program.nodes
         self._shapes = [nodes[i][3] for i in program.inputs]
         self._n_scalars = sum(1 for o in program.outputs if not nodes[o][3])
+        self._plans: dict[tuple, tuple] = {}  # a binding of the size names -> _plan's result
 
     def __reduce__(self):
         return build, (self.program, self._labels, self._groups, self._out_groups, self._single,
@@ -154,9 +149,26 @@ class ArrayCompiled:
 
     def __call__(self, *args):
         values, sizes = self._arguments(args)
-        dims = self._lowered.dims
-        sz = np.array([S.resolve((d,), sizes)[0] for d in dims], dtype=np.int64) if dims \
-            else np.zeros(0, dtype=np.int64)
+        key = tuple(sizes.items())
+        plan = self._plans.get(key)
+        if plan is None:  # a new binding of the size names: check it, and size the arrays
+            plan = self._plan(sizes)
+            if len(self._plans) < 64:
+                self._plans[key] = plan
+        if self._parallel and compiler._forked_after_omp:
+            raise RuntimeError("this process was forked after a parallel=True function ran on GNU OpenMP "
+                               "threads: start worker processes with 'spawn' (docs/compiler.md)")
+        sz, arrays = plan
+        buffers = [np.empty(shape) if fill is None else np.full(shape, fill) for shape, fill in arrays]
+        scalars = self._kernel(sz, *values, *self._consts, *buffers)
+        n = self._n_scalars
+        return self._pack([scalars[r] if r < n else buffers[r - n] for r in self._lowered.outputs])
+
+    def _plan(self, sizes: dict) -> tuple:
+        """For one binding of the size names: the sizes the kernel reads, and the
+        shape and fill of each array it writes (a ValueError where a slice reaches
+        past the end of an axis or a max has nothing to take the max of)."""
+        sz = np.array([S.resolve((d,), sizes)[0] for d in self._lowered.dims], dtype=np.int64)
         for d, start, stop, step, e in self._lowered.slice_checks:
             n = S.resolve((d,), sizes)[0]
             got, want = len(range(*slice(start, stop, step).indices(n))), S.resolve((e,), sizes)[0]
@@ -166,30 +178,16 @@ class ArrayCompiled:
         for d in self._lowered.nonempty:
             if S.resolve((d,), sizes)[0] == 0:
                 raise ValueError(f"a max over an axis of size {d!r} = 0: the max of no elements has no value")
-        if self._parallel:
-            from .compiler import _forked_after_omp
-
-            if _forked_after_omp:
-                raise RuntimeError("this process was forked after a parallel=True function ran on GNU OpenMP "
-                                   "threads: start worker processes with 'spawn' (docs/compiler.md)")
-        buffers = []
-        for shape, fill in self._lowered.buffers:
-            shape = S.resolve(shape, sizes)
-            buffers.append(np.empty(shape) if fill is None else np.full(shape, fill))
-        scalars = self._kernel(sz, *values, *self._consts, *buffers)
-        n = self._n_scalars
-        return self._pack([scalars[r] if r < n else buffers[r - n] for r in self._lowered.outputs])
+        return sz, tuple((S.resolve(shape, sizes), fill) for shape, fill in self._lowered.buffers)
 
     def _arguments(self, args):
         labels, shapes = self._labels, self._shapes
         if len(args) != len(self._groups):
             raise TypeError(f"expected {len(self._groups)} argument(s) ({', '.join(labels)}), "
                             f"got {len(args)}")
-        from .compiler import _as_float_array
-
         values, sizes, k = [], {}, 0
         for label, group, a in zip(labels, self._groups, args):
-            arr = a if type(a) is np.ndarray and a.dtype == _FLOAT64 else _as_float_array(a, label)
+            arr = a if type(a) is np.ndarray and a.dtype == _FLOAT64 else compiler._as_float_array(a, label)
             if group:
                 if arr.shape != (group,):
                     raise ValueError(f"argument {label!r} must be a 1-D array of length {group}, "
