@@ -36,7 +36,7 @@ def _module_text(lowered: Lowered, parallel: bool) -> str:
         "from numba import prange", "",
         "from graphad.lowering.intrinsics import dmul", "", "",
         f"@numba.njit(cache=True, error_model='numpy', nogil=True, parallel={bool(parallel)!r}, "
-        "fastmath={'reassoc', 'contract'})",
+        "fastmath={'reassoc'})",
         lowered.source,
     ])
 
@@ -159,7 +159,9 @@ class ArrayCompiled:
             raise RuntimeError("this process was forked after a parallel=True function ran on GNU OpenMP "
                                "threads: start worker processes with 'spawn' (docs/compiler.md)")
         sz, arrays = plan
-        buffers = [np.empty(shape) if fill is None else np.full(shape, fill) for shape, fill in arrays]
+        # np.zeros takes pages that the OS zeroes as they are first touched: no pass of its own
+        buffers = [np.empty(shape) if fill is None else np.zeros(shape) if fill == 0.0
+                   else np.full(shape, fill) for shape, fill in arrays]
         scalars = self._kernel(sz, *values, *self._consts, *buffers)
         n = self._n_scalars
         return self._pack([scalars[r] if r < n else buffers[r - n] for r in self._lowered.outputs])
