@@ -29,6 +29,7 @@ NAMES = sorted(CASES)
 CHUNK = 8  # cases per compiled function: Numba's compile time grows faster than the function
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("start", range(0, len(NAMES), CHUNK))
 def test_every_array_op_matches_the_evaluator(start, parallel):
@@ -97,6 +98,7 @@ def _named_cases():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [False, True])
 def test_one_compiled_function_serves_two_bindings_of_each_size_name(parallel, rng):
     with ga.Graph():
