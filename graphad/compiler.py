@@ -254,6 +254,9 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
                                 f"their values; {e.name} has shape {fmt_shape(e.shape)}: give it as an "
                                 "input of its own")
     if _has_arrays(flat_out + flat_in):
+        if options.passes is not None:
+            raise NotImplementedError("compile: passes= applies to graphs of scalars; the pass pipeline does "
+                                      "not run on graphs with arrays yet")
         from . import compiled_arrays
         from .lowering import loops
 

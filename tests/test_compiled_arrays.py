@@ -304,6 +304,8 @@ def test_lists_of_inputs_hold_scalars_and_lists_of_outputs_come_back_as_tuples()
     a, Z = ga.symbols("a"), ga.symbols("Z", shape=(2,))
     with pytest.raises(TypeError, match="Z has shape"):
         ga.compile(ga.sum(Z) * a, [[a, Z]])
+    with pytest.raises(NotImplementedError, match="passes= applies to graphs of scalars"):
+        ga.compile(ga.sum(Z) * a, [a, Z], passes=[])
     b = ga.symbols("b")
     fn = ga.compile([ga.sum(Z) * a, ga.grad(ga.sum(Z) * a * b, [a, b])], [[a, b], Z])
     value, grads = fn(np.array([2.0, 3.0]), np.array([1.0, 2.0]))
