@@ -223,13 +223,8 @@ class _Writer:
                 inner[p] = idx[k]
             return self.read(args[0], inner)
         if op == "slice":
-            inner = []
-            for k, ((start, _, step), d) in enumerate(zip(params, self.shape(args[0]))):
-                j = idx[k] if step == 1 else f"{idx[k]} * {step}"
-                if start and start < 0:  # from the end of a named axis
-                    start = f"{self.dim(d)} - {-start}"
-                inner.append(f"{start} + {j}" if start else j)
-            return self.read(args[0], inner)
+            return self.read(args[0], [self.position(j, start, step, d) for j, (start, _, step), d
+                                       in zip(idx, params, self.shape(args[0]))])
         if op == "pad":  # zero outside the slice that holds the operand
             inner, conds = [], []
             for k, ((start, _, step), d, n) in enumerate(zip(params[0], shape, self.shape(args[0]))):
@@ -247,6 +242,14 @@ class _Writer:
             value = self.read(args[0], inner)
             return f"({value} if {' and '.join(conds)} else 0.0)" if conds else value
         return f"{self.array(i)}[{', '.join(idx)}]"
+
+    def position(self, j: str, start: int, step: int, whole) -> str:
+        """Where element ``j`` of the slice ``start::step`` of an axis of size ``whole``
+        lies in that axis (a negative start counts from the end of a named axis)."""
+        j = j if step == 1 else f"{j} * {step}"
+        if start < 0:
+            start = f"{self.dim(whole)} - {-start}"
+        return f"{start} + {j}" if start != 0 else j
 
     def code(self, op, args, texts) -> str:
         """An elementwise op on its arguments' texts."""
@@ -377,12 +380,8 @@ class _Writer:
                 (m,) = self.nodes[p][1]
                 if self.users[p] != [i] or self.shape(m) != g.shape or not self.readable(m, g):
                     return None
-                target = []
-                for k, ((start, _, step), d) in enumerate(zip(self.nodes[p][2][0], shape)):
-                    j = idx[k] if step == 1 else f"{idx[k]} * {step}"
-                    if start < 0:
-                        start = f"{self.dim(d)} - {-start}"
-                    target.append(f"{start} + {j}" if start != 0 else j)
+                target = [self.position(j, start, step, d) for j, (start, _, step), d
+                          in zip(idx, self.nodes[p][2][0], shape)]
                 parts.append((p, m, target))
             return parts, True
         if op == "concatenate":
@@ -531,18 +530,15 @@ class _Writer:
         self.kind[i] = op
         if op == "matmul":
             self.matmul(i)
+        elif op == "reshape" and not self.shape(args[0]):  # a number as an array
+            idx = ", ".join(f"i{k}" for k in range(len(shape)))
+            out.extend(self.loops(shape, [f"{name}[{idx}] = {self.scalar(args[0])}"]))
+            self.alloc(name, shape)
+            self.kind[i] = "copy"
+        elif op == "reshape" and not shape:  # an array of one element as a number
+            out.append(f"{name} = {self.dense(args[0], fortran_ok=False)}.ravel()[0]")
         elif op == "reshape":
-            if not self.shape(args[0]):
-                idx = ", ".join(f"i{k}" for k in range(len(shape)))
-                out.extend(self.loops(shape, [f"{name}[{idx}] = {self.scalar(args[0])}"]))
-                self.alloc(name, shape)
-                self.kind[i] = "copy"
-            else:
-                x = self.dense(args[0], fortran_ok=False)
-                text = f"{x}.reshape({self.shape_text(shape)})" if shape else f"{x}.ravel()[0]"
-                out.append(f"{name} = {text}")
-                self.view_of[name] = x
-                self.layout[name] = "C"
+            self.array(i)  # a view, as for the reshapes read in place
         elif op == "size":
             dims = [self.dim(self.shape(args[0])[k]) for k in params]
             out.append(f"{name} = float({' * '.join(dims) or '1'})")
