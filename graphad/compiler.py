@@ -303,11 +303,11 @@ def compile_grad(f, wrt, *, data=(), value: bool = True, parallel: bool = False,
     names = _distinct_names(syms, "compile_grad")
     data, _ = as_symbol_list(list(data) if isinstance(data, (list, tuple)) else [data], "compile_grad",
                              f.graph)
-    if data or _has_arrays([f, *syms]):
+    arrays = _has_arrays([f, *syms])
+    if data or arrays:
         from .reverse import grad
 
         g = grad(f, syms)
-        arrays = _has_arrays([f, *syms])
         group = g[0] if single and arrays else g
         inputs = syms + data if arrays else [syms, *data]
         return compile([f, group] if value else group, inputs, parallel=parallel, assume_finite=assume_finite,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .compiler import _has_arrays, compile_grad
 from .compiler import compile as ga_compile
-from .compiler import compile_grad
 from .derivatives import hessian, hvp
 from .expr import Expr, as_one_expr, as_symbol_list
 
@@ -133,25 +133,17 @@ class _Problem:
     def value_and_grad(self):
         """x -> (f, gradient as a flat vector), compiled once."""
         if self._fg is None:
-            if not self.arrays and not self.data_syms:
-                self._fg = compile_grad(self.f, self.syms)
-            elif not self.arrays:
-                fn = compile_grad(self.f, self.syms, data=self.data_syms)
-                self._fg = lambda x: fn(x, *self.data_values)
-            else:
-                fn = compile_grad(self.f, self.syms, data=self.data_syms)
+            fn = compile_grad(self.f, self.syms, data=self.data_syms)
+            if self.arrays:  # one argument per parameter, one gradient per parameter
 
                 def fg(x):
                     value, grads = fn(*self.split(x), *self.data_values)
-                    return value, self._join(grads)
+                    return value, _join(grads)
 
                 self._fg = fg
+            else:  # the parameters as one vector, the gradient as one vector
+                self._fg = lambda x: fn(x, *self.data_values)
         return self._fg
-
-    def _join(self, parts) -> np.ndarray:
-        if isinstance(parts, np.ndarray) and len(self.syms) == 1:
-            return parts.ravel()
-        return np.concatenate([np.ravel(p) for p in parts]) if len(parts) > 1 else np.ravel(parts[0])
 
     def hvp(self):
         """(x, v) -> the Hessian of f at x times v (flat vectors), compiled once."""
@@ -169,8 +161,8 @@ class _Problem:
         with graph:
             vs = [symbols(name, shape=s.shape) for name, s in zip(names, self.syms)]
         fn = ga_compile(hvp(self.f, self.syms, vs), [*self.syms, *vs, *self.data_syms])
-        return lambda x, v: self._join(fn(*self.split(x), *self.split(np.asarray(v, dtype=np.float64)),
-                                          *self.data_values))
+        return lambda x, v: _join(fn(*self.split(x), *self.split(np.asarray(v, dtype=np.float64)),
+                                     *self.data_values))
 
     def hessian(self):
         """x -> the dense Hessian (for array parameters: one Hessian-vector product per column)."""
@@ -191,10 +183,9 @@ def _fresh_name(graph, base: str) -> str:
     return name
 
 
-def _has_arrays(exprs) -> bool:
-    from .compiler import _has_arrays
-
-    return _has_arrays(exprs)
+def _join(parts) -> np.ndarray:
+    """One array per parameter (a tuple, as compiled functions return a list of outputs) as one vector."""
+    return np.concatenate([np.ravel(p) for p in parts])
 
 
 _EPS = np.finfo(np.float64).eps
@@ -373,16 +364,14 @@ class Objective:
 
     def __init__(self, problem: _Problem):
         self._problem = problem
-        self._fg = self._h = self._hv = None
+        self._h = self._hv = None
         self._last: tuple[bytes, float, np.ndarray] | None = None
 
     def _value_and_grad(self, x):
         x = self._problem.check(x)
         key = x.tobytes()
         if self._last is None or self._last[0] != key:
-            if self._fg is None:
-                self._fg = self._problem.value_and_grad()
-            fx, g = self._fg(x)
+            fx, g = self._problem.value_and_grad()(x)
             self._last = (key, fx, g)
         return self._last[1], self._last[2]
 
