@@ -65,6 +65,12 @@ def _hand_mlp_loss(values, X, Y):
     return float(np.mean(np.log(np.exp(z - m).sum(axis=1)) + m[:, 0] - np.sum(Y * z, axis=1)))
 
 
+def _ratio_rows(rows, workload: str, times: dict, reference: str) -> None:
+    """One row per system: milliseconds, and the ratio to ``reference`` measured in the same run."""
+    for system, seconds in times.items():
+        rows.append((workload, system, seconds * 1e3, seconds / times[reference]))
+
+
 def _peak_mb(fn, *args) -> float:
     tracemalloc.start()
     fn(*args)
@@ -122,10 +128,8 @@ def t1(rows, peer, interleaved, batch=128, widths=(784, 1024, 256, 10)):
             loss_cands["torch eager"] = lambda: float(tloss())
     times = interleaved(cands, (), rounds=7)
     loss_times = interleaved(loss_cands, (), rounds=7)
-    for k, t in times.items():
-        rows.append((f"{name}: value + gradient, ms", k, t * 1e3, t / times["hand NumPy"]))
-    for k, t in loss_times.items():
-        rows.append((f"{name}: loss alone, ms", k, t * 1e3, t / loss_times["hand NumPy"]))
+    _ratio_rows(rows, f"{name}: value + gradient, ms", times, "hand NumPy")
+    _ratio_rows(rows, f"{name}: loss alone, ms", loss_times, "hand NumPy")
     for k in times:
         rows.append((f"{name}: gradient / loss", k, times[k] / loss_times[k], None))
     rows.append((f"{name}: peak memory of a gradient call, MB", "hand NumPy",
@@ -166,9 +170,7 @@ def t2(rows, peer, interleaved, n):
         cands["torch eager"] = lambda: torch.autograd.grad(
             torch.sum(100 * (tv[1:] - tv[:-1] ** 2) ** 2 + (1 - tv[:-1]) ** 2), tv)
     times = interleaved(cands, (), rounds=7)
-    for k, t in times.items():
-        rows.append((f"T2 Rosenbrock-{n:,} by slicing: value + gradient, ms", k, t * 1e3,
-                     t / times["hand @njit"]))
+    _ratio_rows(rows, f"T2 Rosenbrock-{n:,} by slicing: value + gradient, ms", times, "hand @njit")
 
 
 def t3(rows, peer, interleaved, n):
@@ -232,10 +234,8 @@ def t3(rows, peer, interleaved, n):
             0.5 * torch.sum((tp[0] * torch.exp(-tp[1] * tt) + tp[2] - ty) ** 2), tp)
     times = interleaved(cands, (), rounds=7)
     jac_times = interleaved(jac_cands, (), rounds=7)
-    for k, s in times.items():
-        rows.append((f"T3 fit at {n:,} points: value + gradient, ms", k, s * 1e3, s / times["hand @njit"]))
-    for k, s in jac_times.items():
-        rows.append((f"T3 fit at {n:,} points: n x 3 Jacobian, ms", k, s * 1e3, s / jac_times["hand @njit"]))
+    _ratio_rows(rows, f"T3 fit at {n:,} points: value + gradient, ms", times, "hand @njit")
+    _ratio_rows(rows, f"T3 fit at {n:,} points: n x 3 Jacobian, ms", jac_times, "hand @njit")
 
 
 T4_SCRIPT = textwrap.dedent("""

@@ -351,13 +351,7 @@ def a1(rows, n):
     for widths in ((64, 32, 10), (784, 256, 10)):
         with ga.Graph() as g:
             t0 = time.perf_counter()
-            X, Y = ga.symbols("X", shape=("n", widths[0])), ga.symbols("Y", shape=("n", widths[-1]))
-            params, h = [], X
-            for k, (a, b) in enumerate(zip(widths, widths[1:])):
-                W, c = ga.symbols(f"W{k}", shape=(a, b)), ga.symbols(f"c{k}", shape=(b,))
-                params += [W, c]
-                h = h @ W + c if k == len(widths) - 2 else ga.tanh(h @ W + c)
-            loss = -ga.mean(ga.sum(Y * (h - ga.logsumexp(h, axis=1, keepdims=True)), axis=1))
+            loss, params, _, _ = array_rows.mlp(widths)
             grads = ga.grad(loss, params)
             seconds = time.perf_counter() - t0
             nodes = len(g.ancestors([loss.id] + [e.id for e in grads]))
