@@ -36,7 +36,7 @@ import numpy as np
 from numba import types
 from numba.core.registry import CPUDispatcher
 
-from . import kernels, numba_cache, wrapper
+from . import kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
 from .expr import Expr, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
@@ -204,7 +204,7 @@ def _check_output(e, where):
         raise TypeError(f"compile: {where}: {err}") from None
 
 
-def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = False,
+def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = False, exact_math: bool = False,
             passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
     """Compile ``outputs`` as a function of ``inputs``, once; call it many times.
 
@@ -221,9 +221,13 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     Called with floats, it returns floats; called with arrays (broadcast
     against each other and against floats; vector inputs gain a leading axis
     of points) it runs one compiled loop over the points, in parallel threads
-    if ``parallel=True``. ``assume_finite`` lets the simplifier fold ``x*0``
-    and ``x-x`` in your own arithmetic (see docs/compiler.md); ``passes``
-    replaces the default pass pipeline (``[]`` for none).
+    if ``parallel=True``. Where the machine has SIMD math (glibc's libmvec on
+    x86-64 Linux), that loop computes exp, sin, log and the like several
+    points at a time, within a few ulp of libm (docs/compiler.md);
+    ``exact_math=True`` keeps scalar libm, so a batch gives exactly the values
+    of calls one point at a time. ``assume_finite`` lets the simplifier fold
+    ``x*0`` and ``x-x`` in your own arithmetic (see docs/compiler.md);
+    ``passes`` replaces the default pass pipeline (``[]`` for none).
 
     Examples:
         >>> import graphad as ga
@@ -246,7 +250,7 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
     if len({e.graph for e in flat_out + flat_in}) > 1:
         raise ValueError("compile: the outputs and inputs come from different graphad graphs")
     options = _options("compile", Layout(in_sizes, out_sizes), single, _labels(in_items), parallel,
-                       assume_finite, passes, chunk_size)
+                       assume_finite, exact_math, passes, chunk_size)
     for i, item in enumerate(in_items):
         for e in item if isinstance(item, (list, tuple)) else ():
             if e.shape:
@@ -261,7 +265,8 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
         from .lowering import loops
 
         return compiled_arrays.build(loops.from_exprs(flat_out, flat_in), options.in_labels, in_sizes,
-                                     out_sizes, single, options.parallel, options.assume_finite)
+                                     out_sizes, single, options.parallel, options.assume_finite,
+                                     options.exact_math)
     return _build(from_exprs(flat_out, flat_in), options)
 
 
@@ -271,7 +276,7 @@ def _has_arrays(exprs: list[Expr]) -> bool:
 
 
 def compile_grad(f, wrt, *, data=(), value: bool = True, parallel: bool = False, assume_finite: bool = False,
-                 passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
+                 exact_math: bool = False, passes=None, chunk_size: int = CHUNK_SIZE) -> Compiled:
     """The gradient of ``f`` over the symbols ``wrt``, compiled and cached as one unit.
 
     The result takes one 1-D array (the values of ``wrt``) and returns the
@@ -311,17 +316,18 @@ def compile_grad(f, wrt, *, data=(), value: bool = True, parallel: bool = False,
         group = g[0] if single and arrays else g
         inputs = syms + data if arrays else [syms, *data]
         return compile([f, group] if value else group, inputs, parallel=parallel, assume_finite=assume_finite,
-                       passes=passes, chunk_size=chunk_size)
+                       exact_math=exact_math, passes=passes, chunk_size=chunk_size)
     source = GradientSource(tuple(f.graph.export([f.id])), tuple(names), value)
     n = len(syms)
     options = _options("compile_grad", Layout((n,), (0, n) if value else (n,)), not value, _labels([syms]),
-                       parallel, assume_finite, passes, chunk_size)
+                       parallel, assume_finite, exact_math, passes, chunk_size)
     return _build(source, options)
 
 
-def _options(what: str, layout, single, labels, parallel, assume_finite, passes, chunk_size) -> Options:
+def _options(what: str, layout, single, labels, parallel, assume_finite, exact_math, passes,
+             chunk_size) -> Options:
     """Type-checked :class:`Options`: option values are data, never code."""
-    for name, flag in (("parallel", parallel), ("assume_finite", assume_finite)):
+    for name, flag in (("parallel", parallel), ("assume_finite", assume_finite), ("exact_math", exact_math)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{what}: {name} must be True or False, not {flag!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
@@ -333,8 +339,8 @@ def _options(what: str, layout, single, labels, parallel, assume_finite, passes,
             if not callable(getattr(p, "run", None)):
                 raise TypeError(f"{what}: the pass {p!r} has no run(program, assume_finite=...) function")
         passes = tuple(passes)
-    return Options(layout, single, tuple(labels), bool(parallel), bool(assume_finite), passes,
-                   int(chunk_size))
+    return Options(layout, single, tuple(labels), bool(parallel), bool(assume_finite), bool(exact_math),
+                   passes, int(chunk_size))
 
 
 @dataclass(frozen=True)
@@ -384,13 +390,16 @@ class Options:
     in_labels: tuple[str, ...]
     parallel: bool
     assume_finite: bool
+    exact_math: bool
     passes: tuple | None
     chunk_size: int
 
     def key(self) -> str:
         passes = None if self.passes is None else [(getattr(p, "__name__", ""), fingerprint(p.run))
                                                    for p in self.passes]
-        return repr((self.layout, self.single, self.in_labels, self.parallel, self.assume_finite,
+        # the SIMD functions found on this machine are part of the code (vecmath.signature)
+        math = "exact" if self.exact_math else vecmath.signature()
+        return repr((self.layout, self.single, self.in_labels, self.parallel, self.assume_finite, math,
                      passes, self.chunk_size))
 
 
@@ -437,7 +446,8 @@ def _load_from(source, options: Options, key: str, base: str):
         program = optimised[0]
         linked = len(program) <= LINK_NODES
         nogil = len(program) > NOGIL_NODES
-        files = {".ll": emit(program, layout, name, options.chunk_size).encode(),
+        vector = linked and not options.exact_math  # graphad.kernels' batch loops call the kernel by symbol
+        files = {".ll": emit(program, layout, name, options.chunk_size, vector).encode(),
                  ".py": wrapper.source(key, name, layout, options.parallel, options.in_labels, options.single,
                                        nogil, linked).encode()}
         for ext, data in files.items():

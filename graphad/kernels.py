@@ -77,7 +77,7 @@ def _read_checked(path: str) -> bytes | None:
 
 
 def load(name: str, base: str, fresh: bool = False) -> None:
-    """Make the kernel ``name`` callable by symbol: from ``base.o`` if it is
+    """Make the kernel ``name`` (and its batch loop) callable by symbol: from ``base.o`` if it is
     intact (and ``fresh`` is false), else compiled from ``base.ll``."""
     with _lock:
         if name in _engines and not fresh:
@@ -90,8 +90,9 @@ def load(name: str, base: str, fresh: bool = False) -> None:
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
-        address = engine.get_function_address(name)
-        if not address:
-            raise RuntimeError(f"graphad: the compiled kernel {name} has no entry point")
-        llvm.add_symbol(name, address)
+        for symbol in (name, name + ".batch"):
+            address = engine.get_function_address(symbol)
+            if not address:
+                raise RuntimeError(f"graphad: the compiled kernel {name} has no entry point {symbol}")
+            llvm.add_symbol(symbol, address)
         _engines[name] = engine

@@ -1,7 +1,8 @@
 """Lowering a Program to LLVM IR text, one instruction (or a few) per node.
 
 The kernel is ``void @name(double* %i0, ..., double* %o0, ...)``: one pointer
-per input group (a scalar input or a vector of them) and one per output group.
+per input group (a scalar input or a vector of them) and one per output group;
+``@name.batch`` runs it over a range of points of arrays of points.
 Emitting IR text is a few microseconds per node; LLVM then compiles it in time
 close to linear, as long as no single function grows too big (its passes turn
 superlinear on huge basic blocks). So long programs are cut into *chunks* of
@@ -13,16 +14,15 @@ when large). Nothing is shared between calls, so kernels are thread-safe.
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 
+from . import vecmath
 from .program import Program
 from .registry import OPS
 
 CHUNK_SIZE = 500  # instructions per function: code generation is superlinear in it
 _STACK_SLOTS = 1 << 16  # scratch values kept on the stack; more go to the heap
-_CALL = re.compile(r"call double @([\w.]+)\(([^)]*)\)")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,11 @@ def _literal(value: float) -> str:
     return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
 
 
-def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SIZE) -> str:
-    """The LLVM IR module text of the kernel ``@name`` for ``program``."""
+def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SIZE,
+         vector: bool = False) -> str:
+    """The LLVM IR module text of the kernel ``@name`` for ``program``; with
+    ``vector``, its math calls name their SIMD versions for the loop vectoriser
+    (:mod:`graphad.vecmath`), so that a loop over points calls those."""
     nodes = program.nodes
     in_slot = dict(zip(program.inputs, layout.in_slots()))
     ref: dict[int, str] = {}  # how a node is referred to: a literal or %vN
@@ -119,7 +122,7 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
                 continue
             op, arg_ids, _ = nodes[i]
             text = OPS[op].ir.format(*(ref[a] for a in arg_ids), out=f"%v{i}", t=f"%v{i}.")
-            for m in _CALL.finditer(text):
+            for m in vecmath.CALL.finditer(text):
                 declared[m.group(1)] = m.group(2).count("double")
             lines.extend("  " + line for line in text.split("\n"))
             if i in crossing:
@@ -127,6 +130,7 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
         lines += ["  ret void", "}"]
 
     # the entry point: scratch space, then the chunks in order
+    lines += _batch_loop(name, layout)
     lines += [f"define void @{name}({params}) nounwind {{", "entry:"]
     heap = len(crossing) > _STACK_SLOTS
     if heap:
@@ -141,4 +145,34 @@ def emit(program: Program, layout: Layout, name: str, chunk_size: int = CHUNK_SI
     if heap:
         lines += ["declare i8* @malloc(i64)", "declare void @free(i8*)"]
     lines += [f"declare double @{fn}({', '.join(['double'] * n)})" for fn, n in sorted(declared.items())]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return vecmath.annotate(text) if vector else text
+
+
+def _batch_loop(name: str, layout: Layout) -> list[str]:
+    """``@name.batch(lo, hi, ...)``: the kernel at points ``lo`` to ``hi - 1`` of
+    arrays of points (a scalar group holds one double per point, a group of k
+    values k). The outputs are fresh arrays, so every pointer is ``noalias``
+    (inputs are only read): the loop vectoriser needs no run-time overlap checks,
+    and finds each access's stride as a constant."""
+    sizes = list(layout.in_sizes) + list(layout.out_sizes)
+    ptrs = ([f"%i{g}" for g in range(len(layout.in_sizes))]
+            + [f"%o{g}" for g in range(len(layout.out_sizes))])
+    params = ", ".join(f"double* noalias {p}" for p in ptrs)
+    lines = [f"define void @{name}.batch(i64 %lo, i64 %hi, {params}) nounwind {{",
+             "entry:",
+             "  %any = icmp slt i64 %lo, %hi",
+             "  br i1 %any, label %loop, label %done",
+             "loop:",
+             "  %i = phi i64 [%lo, %entry], [%i.next, %loop]"]
+    for p, size in zip(ptrs, sizes):
+        lines.append(f"  {p}.k = mul nuw nsw i64 %i, {max(size, 1)}")
+        lines.append(f"  {p}.at = getelementptr inbounds double, double* {p}, i64 {p}.k")
+    lines += [f"  call void @{name}({', '.join(f'double* {p}.at' for p in ptrs)})",
+              "  %i.next = add nuw nsw i64 %i, 1",
+              "  %more = icmp slt i64 %i.next, %hi",
+              "  br i1 %more, label %loop, label %done",
+              "done:",
+              "  ret void",
+              "}"]
+    return lines

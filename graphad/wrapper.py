@@ -27,6 +27,8 @@ from numba.extending import box, intrinsic, register_model
 from ._version import __version__
 from .llvm import Layout
 
+BLOCK = 4096  # points per call of a kernel's batch loop
+
 
 class ResultArray(types.Array):
     """A fresh 1-D float64 array that a compiled function returns (see :func:`_box_result`)."""
@@ -131,6 +133,36 @@ def kernel_codegen(ir, name, in_sizes, out_sizes):
     return codegen
 
 
+def batch_signature(in_sizes, out_sizes, argtys):
+    """The Numba signature of a batch-loop call ``(lo, hi, arrays...)``: a 1-D array
+    per scalar group, a C-contiguous 2-D array per vector group. None if wrong."""
+    sizes = list(in_sizes) + list(out_sizes)
+    if len(argtys) != 2 + len(sizes) or argtys[0] != types.intp or argtys[1] != types.intp:
+        return None
+    for size, got in zip(sizes, argtys[2:]):
+        if not (isinstance(got, types.Array) and got.dtype == types.float64 and got.layout == "C"
+                and got.ndim == (2 if size else 1)):
+            return None
+    return types.none(*argtys)
+
+
+def batch_codegen(ir, name, in_sizes, out_sizes):
+    """Codegen of a batch-loop call: ``@name.batch`` over points lo to hi - 1
+    (linked in with the kernel, or found by symbol, as for :func:`kernel_codegen`)."""
+
+    def codegen(context, builder, sig, args):
+        if ir is not None:
+            context.active_code_library.add_llvm_module(llvm.parse_assembly(ir))
+        ptr = lir.DoubleType().as_pointer()
+        fnty = lir.FunctionType(lir.VoidType(), [lir.IntType(64)] * 2 + [ptr] * (len(args) - 2))
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name + ".batch")
+        data = [context.make_array(t)(context, builder, a).data for t, a in zip(sig.args[2:], args[2:])]
+        builder.call(fn, [args[0], args[1], *data])
+        return context.get_dummy_value()
+
+    return codegen
+
+
 def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single: bool, nogil: bool,
            linked: bool) -> str:
     """Python source of the module holding the point and batch functions."""
@@ -146,7 +178,8 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
         "import numpy as np",
         "from numba.extending import intrinsic",
         "from graphad.compiler import compiled_function",
-        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature, read_ir",
+        "from graphad.wrapper import (as_result, batch_codegen, batch_signature, kernel_codegen,",
+        "                             kernel_signature, read_ir)",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
         f"LINKED = {linked}",
@@ -175,14 +208,22 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
     parts = [scalar[h] if h in scalar else f"as_result(o{h})" for h in range(len(layout.out_sizes))]
     lines.append(f"    return {parts[0] if single else '(' + ', '.join(parts) + ',)'}")
     if ins:
-        outs = [f"b{h}" for h in range(len(layout.out_sizes))]
+        arrays = ", ".join(ins + [f"b{h}" for h in range(len(layout.out_sizes))])
         lines += [
             "",
             "",
+            "@intrinsic",
+            f"def _batch(typingctx, lo, hi, {arrays}):",
+            f"    sig = batch_signature(_IN, _OUT, (lo, hi, {arrays}))",
+            f"    return sig, batch_codegen(_IR, {name!r}, _IN, _OUT)",
+            "",
+            "",
+            # the points in blocks, so that parallel threads share the work; a block
+            # is one call of the kernel's own loop, which LLVM vectorises
             f"@numba.njit(cache=True, nogil=True, parallel={bool(parallel)})",
-            f"def batch({', '.join(ins + outs)}):",
-            "    for i in numba.prange(b0.shape[0]):",
-            f"        {result}_kernel({', '.join([a + '[i]' for a in ins] + [f'b{h}[i]' for h in vec_out])})",
+            f"def batch({arrays}):",
+            "    n = b0.shape[0]",
+            f"    for k in numba.prange((n + {BLOCK - 1}) // {BLOCK}):",
+            f"        _batch(k * {BLOCK}, min(n, (k + 1) * {BLOCK}), {arrays})",
         ]
-        lines += [f"        b{h}[i] = {scalar[h]}" for h in scalar_out]
     return "\n".join(lines) + "\n"

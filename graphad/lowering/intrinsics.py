@@ -6,9 +6,16 @@ from being vectorised; ``dmul`` (the chain product, zero if either factor is
 zero, even times inf or nan) is a ``select`` here, as in the scalar compiler.
 """
 
+import functools
+
+import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .. import vecmath
+from ..registry import OPS
 
 
 @intrinsic
@@ -24,3 +31,51 @@ def dmul(typingctx, a, b):
         return builder.select(either, zero, builder.fmul(x, y))
 
     return types.float64(types.float64, types.float64), codegen
+
+
+def simd_ops() -> frozenset[str]:
+    """The registry ops whose IR calls a function with SIMD versions on this machine."""
+    found = vecmath.variants()
+    return frozenset(op for op, spec in OPS.items() if spec.ir and any(
+        m.group(1) in found for m in vecmath.CALL.finditer(spec.ir)))
+
+
+@functools.cache
+def simd(op: str):
+    """The elementwise op ``op`` as an intrinsic: a call of a function made of the
+    op's own IR template, its math calls marked with their SIMD versions
+    (:func:`graphad.vecmath.annotate`). Inlined into a loop, it lets the loop
+    vectoriser call libmvec, as in the scalar compiler's batch loops."""
+    spec = OPS[op]
+    name = f"graphad.simd.{op}"
+    params = [f"%a{k}" for k in range(spec.arity)]
+    body = spec.ir.format(*params, out="%r", t="%r.")
+    callees = {m.group(1): m.group(2).count("double") for m in vecmath.CALL.finditer(body)}
+    text = vecmath.annotate("\n".join([
+        # weak_odr: every use links a copy, the linker keeps one, and none is dropped
+        # before the linking (a linkonce one would be, unused in its own module)
+        f"define weak_odr double @\"{name}\"({', '.join('double ' + p for p in params)}) "
+        "alwaysinline nounwind {",
+        "entry:", *("  " + line for line in body.split("\n")), "  ret double %r", "}",
+        *(f"declare double @{fn}({', '.join(['double'] * n)})" for fn, n in callees.items()),
+    ]) + "\n")
+    fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * spec.arity)
+
+    def codegen(context, builder, signature, args):
+        context.active_code_library.add_llvm_module(llvm.parse_assembly(text))
+        return builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), args)
+
+    def typer(typingctx, *args):
+        if len(args) != spec.arity or any(a != types.float64 for a in args):
+            return None
+        return types.float64(*args), codegen
+
+    def unary(typingctx, a):
+        return typer(typingctx, a)
+
+    def binary(typingctx, a, b):
+        return typer(typingctx, a, b)
+
+    fn = unary if spec.arity == 1 else binary
+    fn.__name__ = fn.__qualname__ = f"simd_{op}"
+    return intrinsic(fn)

@@ -105,6 +105,7 @@ class Lowered:
     outputs: tuple[int, ...]
     slice_checks: tuple  # (input dim, start, stop, step, output dim)
     nonempty: tuple  # the sizes a max reduces over: none may be 0
+    simd: tuple[str, ...] = ()  # the ops called as simd_<op> (SIMD math, intrinsics.simd)
 
 
 def _unit_reshape(before: tuple, after: tuple) -> bool:
@@ -134,8 +135,10 @@ class _Group:
 
 
 class _Writer:
-    def __init__(self, program: ArrayProgram, parallel: bool, assume_finite: bool):
+    def __init__(self, program: ArrayProgram, parallel: bool, assume_finite: bool, simd: frozenset):
         self.nodes = program.nodes
+        self.simd = simd
+        self.simd_used: set[str] = set()
         self.outputs = program.outputs
         self.parallel = parallel
         self.assume_finite = assume_finite
@@ -263,6 +266,9 @@ class _Writer:
                 if c != 0.0 and math.isfinite(c):
                     return f"({texts[0]} * {texts[1]})"
             return f"dmul({texts[0]}, {texts[1]})"
+        if op in self.simd:
+            self.simd_used.add(op)
+            return f"simd_{op}({', '.join(texts)})"
         return OPS[op].code.format(*texts)
 
     def loop_index(self, arg_shape, loop_shape) -> list[str]:
@@ -640,7 +646,8 @@ class _Writer:
                 nonempty.update(d for k, d in enumerate(self.shape(args[0])) if k in params[0])
         buffers = {name: (shape, fill) for name, shape, fill in self.buffers}
         return Lowered(source, tuple(self.dims), tuple(self.consts), tuple(buffers[n] for n in names),
-                       tuple(results), tuple(self.slice_checks), tuple(sorted(nonempty, key=str)))
+                       tuple(results), tuple(self.slice_checks), tuple(sorted(nonempty, key=str)),
+                       tuple(sorted(self.simd_used)))
 
     def share(self, outputs: set[str]) -> dict[str, str]:
         """Let arrays whose lifetimes do not overlap share one buffer (same shape, no
@@ -674,8 +681,10 @@ class _Writer:
         return slot
 
 
-def lower(program: ArrayProgram, parallel: bool = False, assume_finite: bool = False) -> Lowered:
+def lower(program: ArrayProgram, parallel: bool = False, assume_finite: bool = False,
+          simd: frozenset = frozenset()) -> Lowered:
     """The Numba source of ``kernel(sz, a0, ..., c0, ..., v0, ...)`` computing the outputs.
     ``assume_finite`` writes chain products as plain products (exact where no value
-    is inf or nan)."""
-    return _Writer(program, parallel, assume_finite).write()
+    is inf or nan); the ops in ``simd`` are called as ``simd_<op>``, whose calls the
+    loop vectoriser may turn into SIMD math (:func:`graphad.lowering.intrinsics.simd`)."""
+    return _Writer(program, parallel, assume_finite, simd).write()
