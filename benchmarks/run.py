@@ -245,6 +245,17 @@ def w3(rows, peer, n_points):
 
         vg = jax.jit(jax.vmap(jax.value_and_grad(jf, argnums=(0, 1))))
         cands["JAX jit+vmap"] = lambda a, b: jax.block_until_ready(vg(a, b))
+    if "torch" in peer:
+        torch = peer["torch"]
+
+        def tw3(a, b):
+            ta, tb = torch.from_numpy(a).requires_grad_(), torch.from_numpy(b).requires_grad_()
+            tf = (torch.exp(-(ta**2 + tb**2)) * torch.sin(3 * ta) * torch.cos(2 * tb)
+                  + torch.log(1 + ta**2 * tb**2))
+            gx, gy = torch.autograd.grad(tf.sum(), [ta, tb])
+            return tf.detach().numpy(), gx.numpy(), gy.numpy()
+
+        cands["torch eager"] = tw3
     if "pytensor" in peer:
         import pytensor.tensor as pt
 
