@@ -8,8 +8,9 @@ The design (docs/compiler.md explains the measurements behind it):
 - the wrapper module and its IR are files in the cache directory named by a
   structural hash, and Numba caches their machine code (``cache=True``): a
   second process compiling the same graph loads it instead of recompiling;
-- the returned callable's ``__call__`` *is* the Numba dispatcher, so a call with
-  floats costs what a hand-written ``@njit`` call costs; anything else (ints,
+- the returned callable *is* a Numba dispatcher, so a call with floats costs
+  what a hand-written ``@njit`` call costs (less for functions of floats only,
+  which get a faster door: :mod:`graphad.fastcall`); anything else (ints,
   arrays, wrong types) misses Numba's exact-type lookup and lands in
   :meth:`Compiled._slow_call`, which converts, broadcasts, batches or raises a
   clear error.
@@ -36,7 +37,7 @@ import numpy as np
 from numba import types
 from numba.core.registry import CPUDispatcher
 
-from . import kernels, numba_cache, vecmath, wrapper
+from . import fastcall, kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
 from .expr import Expr, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
@@ -473,6 +474,10 @@ def _load_from(source, options: Options, key: str, base: str):
             if attempt or fresh:  # Numba's code may have been compiled from the damaged files
                 _flush(module)
             module.point.compile(point_sig)
+            point = module.point
+            if (fastcall.fits(layout) and module.LINKED and not point.targetoptions.get("nogil")
+                    and type(point) is Compiled and fastcall.available()):
+                fastcall.install(point, name, base, module._IR, layout, options.single, attempt or fresh)
             module.optimised = optimised  # None: read from the .pkl when asked for
             return module
         except Exception:

@@ -25,7 +25,8 @@ import llvmlite.binding as llvm
 
 PASSES_OPT = 0  # IR passes add nothing measurable after graphad's own passes
 CODEGEN_OPT = 1  # code generation level
-_engines: dict[str, object] = {}  # symbol -> the engine holding its code (kept alive)
+_engines: dict[str, dict] = {}  # kernel name -> the addresses published for it
+_keep: list = []  # the engines holding compiled code: machine code is never freed
 _lock = threading.Lock()
 
 
@@ -38,13 +39,13 @@ def _target_machine(opt: int):
                                         opt=opt, codemodel="jitdefault")
 
 
-def compile_object(ir_text: str) -> bytes:
+def compile_object(ir_text: str, passes: int = PASSES_OPT) -> bytes:
     """Machine code (an object file) for the IR module ``ir_text``."""
     module = llvm.parse_assembly(ir_text)
     module.verify()
     tm = _target_machine(CODEGEN_OPT)
-    if PASSES_OPT:
-        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=PASSES_OPT))
+    if passes:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=passes))
         pb.getModulePassManager().run(module, pb)
     return tm.emit_object(module)
 
@@ -82,17 +83,32 @@ def load(name: str, base: str, fresh: bool = False) -> None:
     with _lock:
         if name in _engines and not fresh:
             return
-        obj = None if fresh else _read_checked(base + ".o")
-        if obj is None:
+
+        def ir():
             with open(base + ".ll") as f:
-                obj = compile_object(f.read())
-            write_file(base + ".o", hashlib.sha256(obj).digest() + obj)
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
-        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        engine.finalize_object()
-        for symbol in (name, name + ".batch"):
-            address = engine.get_function_address(symbol)
-            if not address:
-                raise RuntimeError(f"graphad: the compiled kernel {name} has no entry point {symbol}")
+                return f.read()
+
+        addresses = load_object(base + ".o", ir, (name, name + ".batch"), fresh)
+        for symbol, address in addresses.items():
             llvm.add_symbol(symbol, address)
-        _engines[name] = engine
+        _engines[name] = addresses
+
+
+def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT) -> dict[str, int]:
+    """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
+    ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
+    there. The engine that holds the code is kept for the life of the process."""
+    obj = None if fresh else _read_checked(path)
+    if obj is None:
+        obj = compile_object(ir(), passes)
+        write_file(path, hashlib.sha256(obj).digest() + obj)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    addresses = {}
+    for symbol in symbols:
+        addresses[symbol] = engine.get_function_address(symbol) or engine.get_global_value_address(symbol)
+        if not addresses[symbol]:
+            raise RuntimeError(f"graphad: the compiled code in {path} has no symbol {symbol}")
+    _keep.append(engine)
+    return addresses

@@ -1,0 +1,139 @@
+"""The fast door for calls with floats (graphad.fastcall): it is there for
+float-only functions, gives the same values, conversions and errors as
+Numba's dispatcher, leaks nothing, and is absent where it must be."""
+
+import gc
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import tracemalloc
+
+import numba
+import numpy as np
+import pytest
+from numba.core.registry import CPUDispatcher
+
+import graphad as ga
+from graphad import fastcall
+from graphad.compiler import Compiled
+
+needs_door = pytest.mark.skipif(not fastcall.available(), reason="no fast door on this interpreter")
+
+
+def _outcome(call, *args, **kwargs):
+    try:
+        result = call(*args, **kwargs)
+    except Exception as e:  # the type and message of the error are the outcome
+        return type(e), str(e)
+    return "ok", repr(result)
+
+
+@pytest.fixture(scope="module")
+def fns():
+    x, y = ga.symbols("x y")
+    f = ga.exp(x**2) * ga.sin(y)
+    return {
+        "single": ga.compile(f, [x, y]),
+        "listed": ga.compile([f], [x, y]),
+        "several": ga.compile([f, *ga.grad(f, [x, y])], [x, y]),
+        "vector": ga.compile([f, ga.grad(f, [x, y])], [x, y]),
+    }
+
+
+@needs_door
+def test_float_only_functions_get_the_door(fns):
+    for key in ("single", "listed", "several"):
+        assert type(fns[key]) is not Compiled and isinstance(fns[key], Compiled)
+    assert type(fns["vector"]) is Compiled  # array outputs: the dispatcher's boxing
+
+
+@needs_door
+@pytest.mark.parametrize("key", ["single", "listed", "several"])
+def test_the_door_gives_what_the_dispatcher_gives(fns, key):
+    fn = fns[key]
+    args_list = [
+        (0.5, 1.25), (-0.0, float("inf")), (float("nan"), 2.0), (1, 2), (np.float64(0.5), 1.0),
+        (np.float32(0.5), 1.0), (True, 1.0), (10**400, 1.0), ("1", 2.0), (None, 2.0), (1j, 2.0),
+        (0.5,), (0.5, 1.0, 2.0), (), (np.array([0.5, 1.0]), 2.0), (np.array(0.5), 1.0), ([0.5], 1.0),
+    ]
+    for args in args_list:
+        fast = _outcome(fn, *args)
+        slow = _outcome(CPUDispatcher.__call__, fn, *args)  # Numba's own tp_call
+        assert fast == slow, args
+    assert _outcome(fn, 0.5, y=1.0) == _outcome(CPUDispatcher.__call__, fn, 0.5, y=1.0)
+
+
+@needs_door
+def test_results_have_the_compiled_types(fns):
+    v = fns["single"](0.5, 1.25)
+    assert type(v) is float and v == pytest.approx(np.exp(0.25) * np.sin(1.25), rel=1e-15)
+    assert type(fns["listed"](0.5, 1.25)) is tuple and len(fns["listed"](0.5, 1.25)) == 1
+    value, gx, gy = fns["several"](0.5, 1.25)
+    assert gx == pytest.approx(2 * 0.5 * np.exp(0.25) * np.sin(1.25), rel=1e-14)
+    assert gy == pytest.approx(np.exp(0.25) * np.cos(1.25), rel=1e-14)
+
+
+@needs_door
+def test_the_door_leaks_no_references_and_no_memory(fns):
+    fn = fns["several"]
+    a, b = 0.75, -1.5
+    before = sys.getrefcount(a), sys.getrefcount(b)
+    for _ in range(10_000):
+        fn(a, b)
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == before
+    gc.collect()
+    tracemalloc.start()
+    for _ in range(20_000):
+        fn(a, b)
+    snap1 = tracemalloc.take_snapshot()
+    for _ in range(200_000):
+        fn(a, b)
+    snap2 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in snap2.compare_to(snap1, "filename"))
+    assert grown < 10_000  # bytes; a leak of one float per call would be 4.8 MB
+
+
+@needs_door
+def test_eight_threads_share_a_door(fns):
+    fn, errors = fns["single"], []
+    want = {j: fn(j / 1000, 1.0) for j in range(2008)}  # one thread first
+
+    def work(k):
+        try:
+            for i in range(2000):
+                if fn((k + i) / 1000, 1.0) != want[k + i]:
+                    errors.append((k, i))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+
+
+@needs_door
+def test_the_door_survives_pickling_and_njit_callers(fns):
+    fn = fns["single"]
+    again = pickle.loads(pickle.dumps(fn))
+    assert again(0.5, 1.25) == fn(0.5, 1.25) and type(again) is not Compiled
+
+    @numba.njit
+    def caller(a):
+        return fn(a, 1.25) + 1.0
+
+    assert caller(0.5) == fn(0.5, 1.25) + 1.0
+
+
+def test_without_the_door_calls_take_the_dispatcher(tmp_path):
+    code = ("import graphad as ga\nfrom graphad.compiler import Compiled\nx, y = ga.symbols('x y')\n"
+            "fn = ga.compile(ga.exp(x) * y, [x, y])\nprint(type(fn) is Compiled, fn(0.0, 2.0), fn(1, 2))\n")
+    env = dict(os.environ, GRAPHAD_FAST_CALL="0", GRAPHAD_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "2.0", str(2 * np.e)]
