@@ -475,9 +475,9 @@ def _load_from(source, options: Options, key: str, base: str):
                 _flush(module)
             module.point.compile(point_sig)
             point = module.point
-            if (fastcall.fits(layout) and module.LINKED and not point.targetoptions.get("nogil")
-                    and type(point) is Compiled and fastcall.available()):
-                fastcall.install(point, name, base, module._IR, layout, options.single, attempt or fresh)
+            if type(point) is fastcall.door_type(Compiled) and fastcall.fits(layout):
+                fastcall.install(point, name, base, module._IR, layout, options.single,
+                                 point.targetoptions["nogil"], attempt or fresh)
             module.optimised = optimised  # None: read from the .pkl when asked for
             return module
         except Exception:
@@ -521,7 +521,8 @@ def compiled_function(nogil: bool):
     """Decorator used by the generated modules: njit(cache=True), as a :class:`Compiled`."""
 
     def wrap(py_func):
-        fn = Compiled(py_func, locals={}, targetoptions={"nopython": True, "nogil": nogil})
+        cls = fastcall.door_type(Compiled) or Compiled  # with room for a fast door (graphad.fastcall)
+        fn = cls(py_func, locals={}, targetoptions={"nopython": True, "nogil": nogil})
         fn.enable_caching()
         return fn
 

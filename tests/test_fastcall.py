@@ -19,7 +19,8 @@ import graphad as ga
 from graphad import fastcall
 from graphad.compiler import Compiled
 
-needs_door = pytest.mark.skipif(not fastcall.available(), reason="no fast door on this interpreter")
+needs_door = pytest.mark.skipif(fastcall.door_type(Compiled) is None,
+                                reason="no fast door on this interpreter")
 
 
 def _outcome(call, *args, **kwargs):
@@ -42,11 +43,17 @@ def fns():
     }
 
 
+@pytest.fixture(scope="module")
+def rosenbrock():
+    xs = ga.symbols("x0:12")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(11))
+    return ga.compile_grad(f, xs), ga.compile_grad(f, xs, value=False)
+
+
 @needs_door
-def test_float_only_functions_get_the_door(fns):
-    for key in ("single", "listed", "several"):
-        assert type(fns[key]) is not Compiled and isinstance(fns[key], Compiled)
-    assert type(fns["vector"]) is Compiled  # array outputs: the dispatcher's boxing
+def test_compiled_functions_get_the_door(fns, rosenbrock):
+    for fn in [*fns.values(), *rosenbrock]:
+        assert fastcall.has_door(fn) and isinstance(fn, Compiled)
 
 
 @needs_door
@@ -63,6 +70,52 @@ def test_the_door_gives_what_the_dispatcher_gives(fns, key):
         slow = _outcome(CPUDispatcher.__call__, fn, *args)  # Numba's own tp_call
         assert fast == slow, args
     assert _outcome(fn, 0.5, y=1.0) == _outcome(CPUDispatcher.__call__, fn, 0.5, y=1.0)
+
+
+class _Sub(np.ndarray):
+    """An ndarray subclass: not an exact ndarray, so the dispatcher's path."""
+
+
+@needs_door
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_door_gives_what_the_dispatcher_gives_for_arrays(rosenbrock, which):
+    fn = rosenbrock[which]
+    x = np.linspace(-1.0, 1.5, 12)
+    big_endian = x.astype(">f8")
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    args_list = [(x,), (x.astype(np.float32),), (x[::-1],), (np.linspace(0, 1, 24)[::2],), (x[:11],),
+                 (x.reshape(3, 4),), (list(x),), (readonly,), (big_endian,), (np.ma.masked_array(x),),
+                 (x.astype(np.int64),), (x.astype(complex),), (x.view(_Sub),), (1.0,), (None,), (x, x), ()]
+    for args in args_list:
+        fast = _outcome(fn, *args)
+        slow = _outcome(CPUDispatcher.__call__, fn, *args)
+        assert fast == slow, args
+
+
+@needs_door
+def test_array_results_are_fresh_and_leak_nothing(rosenbrock):
+    fn = rosenbrock[1]
+    x = np.linspace(-1.0, 1.5, 12)
+    first, second = fn(x), fn(x)
+    assert first is not second and first.flags.owndata and first.flags.writeable and first.flags.c_contiguous
+    np.testing.assert_array_equal(first, second)
+    first[:] = 0.0
+    assert fn(x).any()
+    before = sys.getrefcount(x)
+    for _ in range(10_000):
+        fn(x)
+    assert sys.getrefcount(x) == before
+    gc.collect()
+    tracemalloc.start()
+    for _ in range(20_000):
+        rosenbrock[0](x)
+    snap1 = tracemalloc.take_snapshot()
+    for _ in range(100_000):
+        rosenbrock[0](x)
+    snap2 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    assert sum(s.size_diff for s in snap2.compare_to(snap1, "filename")) < 10_000
 
 
 @needs_door
@@ -121,7 +174,7 @@ def test_eight_threads_share_a_door(fns):
 def test_the_door_survives_pickling_and_njit_callers(fns):
     fn = fns["single"]
     again = pickle.loads(pickle.dumps(fn))
-    assert again(0.5, 1.25) == fn(0.5, 1.25) and type(again) is not Compiled
+    assert again(0.5, 1.25) == fn(0.5, 1.25) and fastcall.has_door(again)
 
     @numba.njit
     def caller(a):
