@@ -8,10 +8,11 @@ The design (docs/compiler.md explains the measurements behind it):
 - the wrapper module and its IR are files in the cache directory named by a
   structural hash, and Numba caches their machine code (``cache=True``): a
   second process compiling the same graph loads it instead of recompiling;
-- the returned callable *is* a Numba dispatcher, so a call with floats costs
-  what a hand-written ``@njit`` call costs (less for functions of floats only,
-  which get a faster door: :mod:`graphad.fastcall`); anything else (ints,
-  arrays, wrong types) misses Numba's exact-type lookup and lands in
+- the returned callable *is* a Numba dispatcher, with a faster door of its own
+  for a call with floats (and 1-D arrays for vector inputs) that costs about a
+  fifth of a hand-written ``@njit`` call (:mod:`graphad.fastcall`); the door
+  hands anything else to the dispatcher, where ints, arrays of points and
+  wrong types miss Numba's exact-type lookup and land in
   :meth:`Compiled._slow_call`, which converts, broadcasts, batches or raises a
   clear error.
 """
