@@ -88,7 +88,7 @@ def _generator_stamp() -> str:
     folder = os.path.join(os.path.dirname(__file__), "passes")
     passes = sorted(p for p in os.listdir(folder) if p.endswith(".py"))
     return _source_stamp("llvm.py", "compiler.py", "kernels.py", "wrapper.py", "program.py", "numba_cache.py",
-                         *(os.path.join("passes", p) for p in passes))
+                         "fastcall.py", "vecmath.py", *(os.path.join("passes", p) for p in passes))
 
 
 _fallbacks: dict[str, str] = {}  # an unusable cache folder -> this process's temporary one
@@ -418,7 +418,7 @@ def _build(source, options: Options) -> Compiled:
     templates = sorted((op, OPS[op].ir) for op in ops if op in OPS)
     key = hashlib.sha256(repr((
         source.key(), options.key(), templates, __version__, _generator_stamp(),
-        numba.__version__, llvmlite.__version__,
+        numba.__version__, llvmlite.__version__, kernels.host(),
     )).encode()).hexdigest()[:40]
     with _lock:
         module = _modules.get(key)
@@ -566,9 +566,17 @@ class Compiled(CPUDispatcher):
         # Numba types an argument before any of our checks run; a masked array's mask
         # would be lost, so it is refused here, with what to do instead
         if isinstance(val, np.ma.MaskedArray):
-            raise TypeError("a masked array argument: fill it first (a.filled(np.nan)) so that masked "
-                            "entries are explicit")
+            raise TypeError(_MASKED)
         return super().typeof_pyval(val)
+
+    def _door_fallback(self, *args, **kwargs):
+        """Every call that graphad's own door (:mod:`graphad.fastcall`) does not
+        take: Numba's dispatcher. Numba types an ndarray subclass from a
+        process-wide table, which skips :meth:`typeof_pyval` once any subclass of
+        that dtype and shape has been seen, so masked arrays are refused here."""
+        if any(isinstance(a, np.ma.MaskedArray) for a in args):
+            raise TypeError(_MASKED)
+        return CPUDispatcher.__call__(self, *args, **kwargs)
 
     def _compile_for_args(self, *args, **kws):
         if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
@@ -665,9 +673,9 @@ class Compiled(CPUDispatcher):
             except ValueError:
                 raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
         if shape == ():
-            # exactly the types compiled for (C-contiguous and writable), so this call
+            # exactly the types compiled for (C-contiguous, aligned and writable), so this call
             # takes the fast path and cannot come back here
-            point = [float(a) if s == 0 else np.require(a, requirements=["C", "W"])
+            point = [float(a) if s == 0 else np.require(a, requirements=["C", "A", "W"])
                      for a, s in zip(arrays, sizes)]
             return self(*point)
         return self._batch(arrays, shape)
@@ -703,6 +711,7 @@ class Compiled(CPUDispatcher):
 
 
 _FLOAT64 = np.dtype(np.float64)
+_MASKED = "a masked array argument: fill it first (a.filled(np.nan)) so that masked entries are explicit"
 
 
 def _as_float_array(a, label: str) -> np.ndarray:

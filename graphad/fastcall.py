@@ -12,8 +12,8 @@ positional arguments, each an exact ``float`` or, for a vector input, an
 exact 1-D float64 ``ndarray`` of the right length, C-contiguous and aligned,
 the door reads them in place, runs the kernel (with the GIL released where
 the dispatcher's path releases it) and returns a float, a fresh array or a
-tuple of them. Any other call goes on, unchanged, to the dispatcher's own
-``tp_call`` with the tuple (and dict) it expects: ints, NumPy scalars, lists,
+tuple of them. Any other call goes on, unchanged, to Numba's dispatcher
+(``Compiled._door_fallback``) with the tuple and dict it expects: ints, lists,
 other dtypes or layouts, keywords and wrong counts get exactly the conversions
 and errors they always got, and the function stays a Numba dispatcher
 (callable from ``@njit`` code, picklable).
@@ -48,8 +48,13 @@ _Py_tp_call, _Py_tp_members = 50, 72  # slot numbers (typeslots.h)
 _HAVE_VECTORCALL, _DEFAULT, _BASETYPE = 1 << 11, 1 << 18, 1 << 10
 _T_PYSSIZET, _READONLY = 19, 1
 _API = ("PyFloat_FromDouble", "PyTuple_New", "PyDict_New", "PyDict_SetItem", "Py_IncRef", "Py_DecRef",
-        "PyEval_SaveThread", "PyEval_RestoreThread")
+        "PyEval_SaveThread", "PyEval_RestoreThread", "PyObject_Call")
 _keep: list = []  # the type spec's C structures, alive as long as the type
+
+
+def _api(name: str, restype, *argtypes):
+    """A C API function with a prototype of our own (``ctypes.pythonapi``'s are shared)."""
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, ctypes.pythonapi))
 
 
 class _Member(ctypes.Structure):
@@ -72,9 +77,11 @@ def _layout_is_known() -> bool:
     if (sys.implementation.name != "cpython" or struct.calcsize("P") != 8
             or sysconfig.get_config_var("Py_GIL_DISABLED")):
         return False
-    x, items = 1.25, (0.5, 2.5)
+    x, y, items = 1.25, np.float64(1.25), (0.5, 2.5)
     return (ctypes.c_void_p.from_address(id(x) + _OB_TYPE).value == id(float)
             and ctypes.c_double.from_address(id(x) + _FLOAT_VALUE).value == 1.25
+            and ctypes.c_void_p.from_address(id(y) + _OB_TYPE).value == id(np.float64)
+            and ctypes.c_double.from_address(id(y) + _FLOAT_VALUE).value == 1.25
             and ctypes.c_ssize_t.from_address(id(items) + _TUPLE_SIZE).value == 2
             and ctypes.c_void_p.from_address(id(items) + _TUPLE_ITEMS + 8).value == id(items[1]))
 
@@ -88,8 +95,7 @@ def _array_new() -> int | None:
     except ImportError:  # NumPy 1
         from numpy.core import _multiarray_umath as umath
     try:
-        get = ctypes.pythonapi.PyCapsule_GetPointer
-        get.restype, get.argtypes = ctypes.c_void_p, (ctypes.py_object, ctypes.c_char_p)
+        get = _api("PyCapsule_GetPointer", ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)
         api = (ctypes.c_void_p * 100).from_address(get(umath._ARRAY_API, None))
         a = np.arange(3.0)
         at = lambda offset, ty: ty.from_address(id(a) + offset).value  # noqa: E731
@@ -127,13 +133,11 @@ def door_type(base: type) -> type | None:
             return None
         members = (_Member * 2)(_Member(b"__vectorcalloffset__", _T_PYSSIZET, base.__basicsize__, _READONLY))
         slots = (_Slot * 2)(_Slot(_Py_tp_members, ctypes.cast(members, ctypes.c_void_p)))
-        name = f"{base.__module__}.{base.__qualname__}".encode()
+        name = f"{__name__}.{base.__qualname__}Door".encode()  # found here by pickle
         spec = _Spec(name, base.__basicsize__ + 8, 0, _DEFAULT | _BASETYPE | _HAVE_VECTORCALL, slots)
-        make = ctypes.pythonapi.PyType_FromSpecWithBases
-        make.restype, make.argtypes = ctypes.py_object, (ctypes.POINTER(_Spec), ctypes.py_object)
+        make = _api("PyType_FromSpecWithBases", ctypes.py_object, ctypes.POINTER(_Spec), ctypes.py_object)
         door = make(ctypes.byref(spec), (base,))
-        get_slot = ctypes.pythonapi.PyType_GetSlot
-        get_slot.restype, get_slot.argtypes = ctypes.c_void_p, (ctypes.py_object, ctypes.c_int)
+        get_slot = _api("PyType_GetSlot", ctypes.c_void_p, ctypes.py_object, ctypes.c_int)
         if (door.__basicsize__ != base.__basicsize__ + 8
                 or get_slot(door, _Py_tp_call) != get_slot(base, _Py_tp_call)):
             return None
@@ -141,6 +145,7 @@ def door_type(base: type) -> type | None:
         return None
     _keep.append((members, slots, spec, name))
     door.__doc__ = base.__doc__
+    globals()[door.__name__] = door
     for api in _API:
         llvm.add_symbol(f"graphad.{api}", ctypes.cast(getattr(ctypes.pythonapi, api), ctypes.c_void_p).value)
     return door
@@ -149,13 +154,14 @@ def door_type(base: type) -> type | None:
 def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
     """``PyObject* @name.call(callable, args, nargsf, kwnames)``: the vectorcall
     function of the kernel ``@name`` (see the module docstring). ``@name.next``
-    holds the dispatcher's own ``tp_call``, and ``@name.float``, ``@name.ndarray``
-    and ``@name.f64`` the addresses of ``float``, ``np.ndarray`` and the float64
-    dtype, all set when the code is loaded. With ``nogil`` the kernel runs with
+    holds the function's ``_door_fallback`` (bound), and ``@name.float``,
+    ``@name.float64``, ``@name.ndarray`` and ``@name.f64`` the addresses of
+    ``float``, ``np.float64``, ``np.ndarray`` and the float64 dtype, all set when
+    the code is loaded. With ``nogil`` the kernel runs with
     the GIL released, as the dispatcher's path runs it."""
     ins, outs = layout.in_sizes, layout.out_sizes
     lines = [
-        *(f'@"{name}.{g}" = global i8* null' for g in ("next", "float", "ndarray", "f64")),
+        *(f'@"{name}.{g}" = global i8* null' for g in ("next", "float", "float64", "ndarray", "f64")),
         "declare i8* @graphad.PyFloat_FromDouble(double)",
         "declare i8* @graphad.PyTuple_New(i64)",
         "declare i8* @graphad.PyDict_New()",
@@ -164,12 +170,13 @@ def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
         "declare void @graphad.Py_DecRef(i8*)",
         "declare i8* @graphad.PyArray_New(i8*, i32, i64*, i32, i64*, i8*, i32, i32, i8*)",
         "declare i8* @graphad.PyEval_SaveThread()",
+        "declare i8* @graphad.PyObject_Call(i8*, i8*, i8*)",
         "declare void @graphad.PyEval_RestoreThread(i8*)",
         f'define i8* @"{name}.call"(i8* %self, i8** %args, i64 %nargsf, i8* %kwnames) {{',
         "entry:",
         *(f"  %out{h} = alloca double" for h, k in enumerate(outs) if not k),
         *(f"  %dims{h} = alloca i64" for h, k in enumerate(outs) if k),
-        *(f'  %G.{g} = load i8*, i8** @"{name}.{g}"' for g in ("float", "ndarray", "f64")),
+        *(f'  %G.{g} = load i8*, i8** @"{name}.{g}"' for g in ("float", "float64", "ndarray", "f64")),
         "  %nargs = and i64 %nargsf, 9223372036854775807",  # less PY_VECTORCALL_ARGUMENTS_OFFSET
         "  %haskw = icmp ne i8* %kwnames, null",
         f"  %right = icmp eq i64 %nargs, {len(ins)}",
@@ -190,8 +197,10 @@ def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
                   f"  %a{g}.p = getelementptr i8*, i8** %args, i64 {g}",
                   f"  %a{g} = load i8*, i8** %a{g}.p",
                   *field(f"%t{g}", f"%a{g}", _OB_TYPE, "i8*")]
-        if not k:  # a float: the kernel reads its value where it lies
-            lines += [f"  %is{g} = icmp eq i8* %t{g}, %G.float",
+        if not k:  # a float or np.float64: the kernel reads its value where it lies
+            lines += [f"  %is{g}.a = icmp eq i8* %t{g}, %G.float",
+                      f"  %is{g}.b = icmp eq i8* %t{g}, %G.float64",
+                      f"  %is{g} = or i1 %is{g}.a, %is{g}.b",
                       f"  br i1 %is{g}, label %{after}, label %slow"]
             pointers.append((f"%a{g}", _FLOAT_VALUE))
             continue
@@ -291,7 +300,7 @@ def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
 
 def _slow_path(name: str) -> list[str]:
     """Any other call: the positional arguments as a tuple and the keywords as a
-    dict, passed to the dispatcher's own ``tp_call``."""
+    dict, passed to the function's ``_door_fallback``."""
     return [
         "slow:",
         "  %tuple.s = call i8* @graphad.PyTuple_New(i64 %nargs)",
@@ -341,8 +350,7 @@ def _slow_path(name: str) -> list[str]:
         "call:",
         "  %kwargs = phi i8* [null, %keywords], [%kw, %name]",
         f'  %next = load i8*, i8** @"{name}.next"',
-        "  %next.f = bitcast i8* %next to i8* (i8*, i8*, i8*)*",
-        "  %r = call i8* %next.f(i8* %self, i8* %tuple.s, i8* %kwargs)",
+        "  %r = call i8* @graphad.PyObject_Call(i8* %next, i8* %tuple.s, i8* %kwargs)",
         "  call void @graphad.Py_DecRef(i8* %tuple.s)",
         "  %nokw = icmp eq i8* %kwargs, null",
         "  br i1 %nokw, label %return, label %drop.kw",
@@ -374,10 +382,11 @@ def install(fn, name: str, base: str, kernel_ir: str | None, layout: Layout, sin
     if kernel_ir is None:
         n = len(layout.in_sizes) + len(layout.out_sizes)
         kernel_ir = f"declare void @{name}({', '.join(['double*'] * n)})\n"
-    values = {"next": ctypes.pythonapi.PyType_GetSlot(cls, _Py_tp_call), "float": id(float),
+    fn._door_next = fn._door_fallback  # bound, and kept alive by fn
+    values = {"next": id(fn._door_next), "float": id(float), "float64": id(np.float64),
               "ndarray": id(np.ndarray), "f64": id(np.dtype(np.float64))}
     symbols = [f"{name}.call", *(f"{name}.{g}" for g in values)]
-    addresses = kernels.load_object(base + ".call.o", lambda: kernel_ir + text, symbols, fresh, passes=2)
+    addresses = kernels.load_object(base + ".call.o", lambda: kernel_ir + text, symbols, fresh)
     for g, value in values.items():
         ctypes.c_void_p.from_address(addresses[f"{name}.{g}"]).value = value
     ctypes.c_void_p.from_address(id(fn) + cls.__basicsize__ - 8).value = addresses[symbols[0]]

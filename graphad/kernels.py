@@ -16,6 +16,7 @@ a corrupt file is detected and recompiled, never loaded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -37,6 +38,13 @@ def _target_machine(opt: int):
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
                                         opt=opt, codemodel="jitdefault")
+
+
+@functools.cache
+def host() -> tuple[str, str]:
+    """The CPU that machine code is compiled for: part of every cache key, so that a
+    cache folder shared between machines never runs one CPU's code on another."""
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
 def compile_object(ir_text: str, passes: int = PASSES_OPT) -> bytes:
