@@ -571,12 +571,41 @@ class Compiled(CPUDispatcher):
 
     def _door_fallback(self, *args, **kwargs):
         """Every call that graphad's own door (:mod:`graphad.fastcall`) does not
-        take: Numba's dispatcher. Numba types an ndarray subclass from a
+        take: Numba's dispatcher, after the checks whose errors should name the
+        user's symbols (Numba's would not). Numba types an ndarray subclass from a
         process-wide table, which skips :meth:`typeof_pyval` once any subclass of
         that dtype and shape has been seen, so masked arrays are refused here."""
         if any(isinstance(a, np.ma.MaskedArray) for a in args):
             raise TypeError(_MASKED)
+        if not kwargs:
+            if len(args) != len(self.layout.in_sizes):
+                raise TypeError(self._arity_message(args))
+            for g, (size, a) in enumerate(zip(self.layout.in_sizes, args)):
+                if size and isinstance(a, (np.ndarray, list, tuple)) and np.ndim(a) == 1 and len(a) != size:
+                    raise ValueError(f"argument {g + 1} takes the {size} values of {self._names(g)}, "
+                                     f"got {len(a)}")
         return CPUDispatcher.__call__(self, *args, **kwargs)
+
+    def _names(self, g: int) -> str:
+        """The symbols of input group ``g``, for error messages: ``x`` or ``[x0, x1, ..., x99]``."""
+        sizes = self.layout.in_sizes
+        start = sum(max(s, 1) for s in sizes[:g])
+        names = list(self.program.inputs[start:start + max(sizes[g], 1)])
+        if not sizes[g]:
+            return names[0]
+        return "[" + ", ".join(names if len(names) <= 4 else [*names[:2], "...", names[-1]]) + "]"
+
+    def _arity_message(self, args) -> str:
+        sizes = self.layout.in_sizes
+        message = (f"expected {len(sizes)} argument(s) "
+                   f"({', '.join(self._names(g) for g in range(len(sizes)))}), got {len(args)}")
+        if len(args) == 1 and len(sizes) > 1 and not any(sizes) and np.shape(args[0])[-1:] == (len(sizes),):
+            message += ("; each symbol is an argument of its own: to pass one vector of values, unpack it, "
+                        "fn(*v) (rows of points: fn(*V.T)), or compile with the symbols as one list input, "
+                        f"ga.compile(..., [[{', '.join(self.program.inputs)}]])")
+        elif len(sizes) == 1 and sizes[0] == len(args) > 1:
+            message += f"; it takes one array of the {sizes[0]} values: fn(np.array([...]))"
+        return message
 
     def _compile_for_args(self, *args, **kws):
         if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
@@ -650,18 +679,17 @@ class Compiled(CPUDispatcher):
     def _slow_call(self, args):
         sizes = self.layout.in_sizes
         if len(args) != len(sizes):
-            labels = ", ".join(self._in_labels)
-            raise TypeError(f"expected {len(sizes)} argument(s) ({labels}), got {len(args)}")
+            raise TypeError(self._arity_message(args))
         arrays, batch_shapes = [], []
-        for label, size, a in zip(self._in_labels, sizes, args):
+        for g, (label, size, a) in enumerate(zip(self._in_labels, sizes, args)):
             if type(a) is np.ndarray and a.dtype == _FLOAT64:
                 arr = a  # the common batch call: no conversion
             else:
                 arr = _as_float_array(a, label)
             if size:
                 if arr.ndim == 0 or arr.shape[-1] != size:
-                    raise ValueError(f"argument {label!r} must have length {size} in its last axis, "
-                                     f"got shape {arr.shape}")
+                    raise ValueError(f"argument {g + 1} takes the {size} values of {self._names(g)} in its "
+                                     f"last axis, got shape {arr.shape}")
                 batch_shapes.append(arr.shape[:-1])
             else:
                 batch_shapes.append(arr.shape)

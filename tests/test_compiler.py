@@ -161,8 +161,10 @@ def test_constant_and_input_outputs():
 
 @pytest.mark.parametrize("args, error, match", [
     (("a", 1.0), TypeError, "argument 'x' is 'a'"),
-    ((1.0,), TypeError, "expected 2, got 1"),
-    ((1.0, 2.0, 3.0), TypeError, "expected 2, got 3"),
+    ((1.0,), TypeError, r"expected 2 argument\(s\) \(x, y\), got 1$"),
+    ((1.0, 2.0, 3.0), TypeError, r"expected 2 argument\(s\) \(x, y\), got 3"),
+    (([1.0, 2.0],), TypeError, r"got 1; each symbol is an argument of its own: .* fn\(\*v\)"),
+    ((np.ones((5, 2)),), TypeError, r"fn\(\*V\.T\)"),
     ((np.zeros(3), np.zeros(4)), ValueError, "do not broadcast"),
     ((np.array(["a"]), 1.0), TypeError, "dtype <U1"),
     ((np.array([True]), 1.0), TypeError, "dtype bool"),
@@ -174,6 +176,21 @@ def test_bad_calls_give_clear_errors(args, error, match):
     fn = ga.compile(x * y, [x, y])
     with pytest.raises(error, match=match):
         fn(*args)
+
+
+def test_a_wrong_vector_names_its_symbols():
+    a, b = ga.symbols("a b")
+    fn = ga.compile(a * b, [[a, b]])
+    for args in [(np.ones(3),), ([1.0, 2.0, 3.0],)]:
+        with pytest.raises(ValueError, match=r"^argument 1 takes the 2 values of \[a, b\], got 3$"):
+            fn(*args)
+    with pytest.raises(ValueError, match=r"values of \[a, b\] in its last axis, got shape \(4, 3\)"):
+        fn(np.ones((4, 3)))
+    with pytest.raises(TypeError, match=r"it takes one array of the 2 values: fn\(np.array"):
+        fn(1.0, 2.0)
+    xs = ga.symbols("x0:100")
+    with pytest.raises(ValueError, match=r"the 100 values of \[x0, x1, \.\.\., x99\], got 99"):
+        ga.compile_grad(sum(xs), xs)(np.ones(99))
 
 
 def test_bad_compile_arguments_give_clear_errors():
@@ -384,7 +401,7 @@ def test_symbol_names_never_become_code(name, cache_dir):
     assert "GRAPHAD_PWNED" not in os.environ
     assert scalar(0.5, 2.0)[0] == pytest.approx(math.sin(0.5) * 2.0)
     assert vector(np.array([0.5, 2.0]))[0] == pytest.approx(math.sin(0.5) * 2.0)
-    with pytest.raises(ValueError, match="must have length 2"):
+    with pytest.raises(ValueError, match="takes the 2 values of"):
         vector(np.array([0.5, 2.0, 3.0]))
     for path in cache_dir.glob("*.py"):  # the generated modules import only what graphad writes
         imported = {a.name for node in ast.walk(ast.parse(path.read_text()))
