@@ -216,6 +216,29 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from . import cache
+
+    if args.clear:
+        n, size = cache.clear()
+        print(f"removed {n} compiled function(s), {_bytes(size)}")
+        return 0
+    found = cache.entries()
+    for folder in cache.folders():
+        print(f"folder: {folder}")
+    print(f"{len(found)} compiled function(s), {_bytes(sum(e.size for e in found))}; "
+          f"cap {_bytes(cache.limit()) if cache.limit() else 'none'} (GRAPHAD_CACHE_MAX); "
+          "clear it with: graphad cache --clear")
+    return 0
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphad", description="Automatic differentiation on graphs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=_positive, default=10)
     p.add_argument("--timeout", type=_seconds, default=60.0, help="seconds for the whole check (default 60)")
     p.set_defaults(run=cmd_check)
+    p = sub.add_parser("cache", help="where compiled functions are cached, how much, and clearing it")
+    p.add_argument("--clear", action="store_true", help="remove every cached compiled function")
+    p.set_defaults(run=cmd_cache)
     p = sub.add_parser("demo", help="the seed example end to end")
     p.add_argument("--out", default="graphad-demo", help="folder for the pictures")
     p.set_defaults(run=cmd_demo)

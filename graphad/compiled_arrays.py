@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba import types
 
-from . import compiler, kernels, numba_cache, vecmath
+from . import cache, compiler, kernels, numba_cache, vecmath
 from . import shapes as S
 from ._version import __version__
 from .lowering.intrinsics import simd_ops
@@ -81,10 +81,13 @@ def _load_from(text: str, key: str, signature, base: str):
     def generate():
         kernels.write_file(base + ".py", text)
         kernels.write_file(base + ".sum", json.dumps({".py": compiler._digest(text.encode())}))
+        cache.trim(keep=f"graphad_arrays_{key}")
 
     fresh = not compiler._intact(base, (".py",))
     if fresh:
         generate()
+    else:
+        cache.touch(base)
     for attempt in range(2):
         try:
             module = compiler._import(base + ".py", f"graphad_arrays_{key}")

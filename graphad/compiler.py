@@ -38,7 +38,7 @@ import numpy as np
 from numba import types
 from numba.core.registry import CPUDispatcher
 
-from . import fastcall, kernels, numba_cache, vecmath, wrapper
+from . import cache, fastcall, kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
 from .expr import Expr, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
@@ -461,10 +461,13 @@ def _load_from(source, options: Options, key: str, base: str):
             del files[".pkl"]
         # written last: the digests of every file, checked before any is used
         kernels.write_file(base + ".sum", json.dumps({ext: _digest(data) for ext, data in files.items()}))
+        cache.trim(keep=name)
 
     fresh = not _intact(base, (".py", ".ll"))
     if fresh:  # missing, or changed since it was written (a flipped bit gives wrong numbers)
         generate()
+    else:
+        cache.touch(base)
     for attempt in range(2):
         try:
             module = _import(base + ".py", name)
