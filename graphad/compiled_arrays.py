@@ -23,6 +23,7 @@ from . import shapes as S
 from ._version import __version__
 from .lowering.intrinsics import simd_ops
 from .lowering.loops import ArrayProgram, Lowered, lower
+from .progress import Progress
 
 _lock = threading.Lock()
 _modules: dict[str, object] = {}  # cache key -> the imported kernel module, per process
@@ -64,7 +65,9 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
     with _lock:
         module = _modules.get(key)
         if module is None:
-            module = _modules[key] = _load(_module_text(lowered, parallel), key, signature)
+            with Progress(f"compiling {len(program.nodes):,} array nodes") as shown:
+                shown.stage("compiling the loops with Numba")
+                module = _modules[key] = _load(_module_text(lowered, parallel), key, signature)
     return ArrayCompiled(program, lowered, consts, module, labels, in_groups, out_groups, single, parallel,
                          assume_finite)
 

@@ -45,6 +45,7 @@ from .fingerprint import fingerprint
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
 from .program import Program, from_exprs
+from .progress import Progress
 from .registry import OPS
 from .shapes import fmt as fmt_shape
 
@@ -423,19 +424,20 @@ def _build(source, options: Options) -> Compiled:
     with _lock:
         module = _modules.get(key)
         if module is None:
-            module = _modules[key] = _load_module(source, options, key)
+            with Progress(f"compiling {sum(ops.values()):,} nodes") as shown:
+                module = _modules[key] = _load_module(source, options, key, shown)
     return module.point._bind(source, options, module)
 
 
-def _load_module(source, options: Options, key: str):
+def _load_module(source, options: Options, key: str, shown: Progress):
     folder = cache_dir()
     try:
-        return _load_from(source, options, key, os.path.join(folder, f"graphad_{key}"))
+        return _load_from(source, options, key, os.path.join(folder, f"graphad_{key}"), shown)
     except OSError as e:  # the folder could not be written after all (a full disk, removed...)
-        return _load_from(source, options, key, os.path.join(_fallback(folder, e), f"graphad_{key}"))
+        return _load_from(source, options, key, os.path.join(_fallback(folder, e), f"graphad_{key}"), shown)
 
 
-def _load_from(source, options: Options, key: str, base: str):
+def _load_from(source, options: Options, key: str, base: str, shown: Progress):
     name = f"graphad_{key}"
     layout = options.layout
     point_sig = tuple(types.float64 if s == 0 else types.Array(types.float64, 1, "C")
@@ -444,8 +446,10 @@ def _load_from(source, options: Options, key: str, base: str):
 
     def generate():
         nonlocal optimised
+        shown.stage("the passes (CSE, folding, simplification)")
         optimised = _run_passes(source, options)
         program = optimised[0]
+        shown.stage(f"writing LLVM IR for {len(program):,} nodes")
         linked = len(program) <= LINK_NODES
         nogil = len(program) > NOGIL_NODES
         vector = linked and not options.exact_math  # graphad.kernels' batch loops call the kernel by symbol
@@ -474,7 +478,9 @@ def _load_from(source, options: Options, key: str, base: str):
             for fn in (module.point, getattr(module, "batch", None)):
                 numba_cache.seal(fn)  # Numba's own cache files, checked before they are read
             if not module.LINKED:
+                shown.stage("compiling machine code (LLVM)")
                 kernels.load(name, base, fresh=bool(attempt))
+            shown.stage("compiling the Numba wrapper")
             if attempt or fresh:  # Numba's code may have been compiled from the damaged files
                 _flush(module)
             module.point.compile(point_sig)
