@@ -1,11 +1,13 @@
 """AD against symbolic differentiation: same values, different cost.
 
 For families of growing size, the gradient is obtained two ways: SymPy
-(diff, then cse, then lambdify) and graphad (grad, passes, compile). The
-script prints a table and writes it (ad_vs_symbolic_table.md), with a log-scale
-plot of the sizes (ad_vs_symbolic.png), to docs/img/ (or --out); the docs page
-docs/ad_vs_symbolic.md shows both. SymPy gets a time budget per case; where it runs out,
-the table says so.
+(diff, then lambdify as is and with cse=True, SymPy at its best) and graphad
+(grad, passes, compile). Sizes are counted in operations on both sides
+(SymPy's count_ops, graphad's operation nodes). The script prints a table and
+writes it (ad_vs_symbolic_table.md), with log-scale plots of the sizes and the
+evaluation times (ad_vs_symbolic.png), to --out (default ./ad_vs_symbolic_out);
+docs/ad_vs_symbolic.md shows the copy made with --out docs/img. SymPy gets a
+time budget per case; where it runs out, the table says so.
 
     python examples/ad_vs_symbolic.py            # the full table (several minutes)
     python examples/ad_vs_symbolic.py --quick    # small sizes
@@ -67,16 +69,17 @@ def fmt(v, spec):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="AD against symbolic differentiation")
     parser.add_argument("--quick", action="store_true", help="small sizes")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
+    parser.add_argument("--out", default="ad_vs_symbolic_out", help="folder for the table and the plot")
     parser.add_argument("--timeout", type=float, default=None, help="SymPy's budget per case, s")
     args = parser.parse_args(argv)
     timeout = args.timeout or (10.0 if args.quick else 60.0)
     # compile cold: a fresh cache, so graphad's times include compiling
     os.environ["GRAPHAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="graphad-ad-vs-symbolic-")
 
-    header = ("| family | n | SymPy ops | SymPy ops after cse | graphad nodes | SymPy diff+lambdify s "
-              "| graphad grad+compile s | SymPy eval us | graphad eval us | max rel. difference |")
-    lines = [header, "|" + "---|" * 10]
+    header = ("| family | n | SymPy ops | SymPy ops after cse | graphad ops | SymPy diff+lambdify s "
+              "| graphad grad+compile s | SymPy eval us | SymPy eval us, cse | graphad eval us "
+              "| max rel. difference |")
+    lines = [header, "|" + "---|" * 11]
     results = {}
     for family, (build, sizes, quick_sizes) in FAMILIES.items():
         for n in quick_sizes if args.quick else sizes:
@@ -86,9 +89,10 @@ def main(argv=None):
             results.setdefault(family, []).append((n, c))
             sym_time = None if c.sympy_lambdify_s is None else c.sympy_diff_s + c.sympy_lambdify_s
             row = (f"| {family} | {n} | {fmt(c.sympy_ops, ',')} | {fmt(c.sympy_cse_ops, ',')} | "
-                   f"{c.graphad_nodes:,} | {fmt(sym_time, '.3g')} | "
+                   f"{c.graphad_ops:,} | {fmt(sym_time, '.3g')} | "
                    f"{c.graphad_grad_s + c.graphad_compile_s:.3g} | {fmt(c.sympy_eval_us, '.3g')} | "
-                   f"{c.graphad_eval_us:.3g} | {fmt(c.max_rel_diff, '.1e')} |")
+                   f"{fmt(c.sympy_cse_eval_us, '.3g')} | {c.graphad_eval_us:.3g} | "
+                   f"{fmt(c.max_rel_diff, '.1e')} |")
             if c.sympy_note:
                 row = row[:-1] + f"{c.sympy_note} |"
             lines.append(row)
@@ -105,24 +109,30 @@ def main(argv=None):
     except ImportError:
         print("matplotlib is not installed (pip install 'graphad[examples]'): table only")
         return
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8))
-    for ax, (family, rows) in zip(axes, results.items()):
-        for label, key, style in [("SymPy gradient (count_ops)", "sympy_ops", "o-"),
-                                  ("SymPy after cse", "sympy_cse_ops", "s--"),
-                                  ("graphad gradient (nodes)", "graphad_nodes", "^-")]:
-            pts = [(n, getattr(c, key)) for n, c in rows if getattr(c, key) is not None]
-            if pts:
-                ax.plot(*zip(*pts), style, label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks([n for n, _ in rows])
-        ax.set_title(family, fontsize=9)
-        ax.set_xlabel("n")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("size of the gradient")
-    axes[0].legend(fontsize=7)
+    fig, axes = plt.subplots(2, len(results), figsize=(4.2 * len(results), 7.0), squeeze=False)
+    panels = [("size of the gradient (operations)",
+               [("SymPy", "sympy_ops", "o-"), ("SymPy after cse", "sympy_cse_ops", "s--"),
+                ("graphad", "graphad_ops", "^-")]),
+              ("time per gradient evaluation (us)",
+               [("SymPy lambdify", "sympy_eval_us", "o-"),
+                ("SymPy lambdify, cse=True", "sympy_cse_eval_us", "s--"),
+                ("graphad", "graphad_eval_us", "^-")])]
+    for row, (ylabel, curves) in zip(axes, panels):
+        for ax, (family, rows) in zip(row, results.items()):
+            for label, key, style in curves:
+                pts = [(n, getattr(c, key)) for n, c in rows if getattr(c, key) is not None]
+                if pts:
+                    ax.plot(*zip(*pts), style, label=label)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xticks([n for n, _ in rows])
+            ax.set_title(family, fontsize=9)
+            ax.set_xlabel("n")
+            ax.grid(True, which="both", alpha=0.3)
+        row[0].set_ylabel(ylabel)
+        row[0].legend(fontsize=7)
     fig.tight_layout()
     path = os.path.join(args.out, "ad_vs_symbolic.png")
     fig.savefig(path, dpi=110)

@@ -1,6 +1,7 @@
 """Pictures of computation, tangent and adjoint graphs, and of the compiler's passes.
 
-Run it with ``python examples/graphs.py [--out DIR]`` (default docs/img). It uses
+Run it with ``python examples/graphs.py [--out DIR]`` (default ./graphs_out; the
+pictures in docs/img were made with --out docs/img). It uses
 Graphviz's dot when installed, matplotlib otherwise.
 """
 
@@ -10,7 +11,7 @@ import os
 import graphad as ga
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
+parser.add_argument("--out", default="graphs_out", help="folder for the pictures")
 out = parser.parse_args().out
 os.makedirs(out, exist_ok=True)
 

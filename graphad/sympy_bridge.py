@@ -8,6 +8,7 @@ or compile path imports this module.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -260,6 +261,7 @@ def from_sympy(exprs):
                 "string as Python code). For text, use graphad's safe parser: graphad.parse.parse"
             )
     roots = [sp.sympify(e, strict=True) for e in items]
+    _warn_twins(roots)
     graph = current_graph()
     memo: dict = {}
     for root in roots:
@@ -278,6 +280,23 @@ def from_sympy(exprs):
             memo[node] = _convert(node, [memo.get(a) for a in node.args], graph)
     out = [memo[r] for r in roots]
     return out[0] if single else out
+
+
+def _warn_twins(roots) -> None:
+    """Two different SymPy symbols with one name (``Symbol("x")`` and the real
+    ``x`` that :func:`to_sympy` makes) become one graphad symbol; SymPy told
+    them apart, so its result may not be what was meant (``diff`` by the
+    wrong twin is 0). Say so."""
+    named: dict[str, set] = {}
+    for root in roots:
+        for s in getattr(root, "free_symbols", ()):
+            named.setdefault(s.name, set()).add(s)
+    twins = sorted(name for name, found in named.items() if len(found) > 1)
+    if twins:
+        warnings.warn(f"from_sympy: the SymPy expression holds different symbols named {', '.join(twins)} "
+                      "(with different assumptions, such as real=True, which ga.to_sympy gives); they become "
+                      "one graphad symbol, but SymPy treated them as unrelated: take SymPy's symbols from "
+                      "ga.to_sympy(x)", UserWarning, stacklevel=3)
 
 
 # -- the cross-check -----------------------------------------------------------------
@@ -506,9 +525,12 @@ class SymbolicComparison:
     sympy_ops: int | None = None  # count_ops of SymPy's gradient, written out as trees
     sympy_cse_ops: int | None = None  # ... after sympy.cse
     graphad_nodes: int = 0  # nodes of graphad's compiled gradient program, after its passes
+    graphad_ops: int = 0  # ... of them operations (not inputs or constants): the unit of count_ops
     sympy_diff_s: float | None = None
     sympy_lambdify_s: float | None = None
     sympy_eval_us: float | None = None
+    sympy_cse_lambdify_s: float | None = None  # lambdify(..., cse=True): SymPy at its best
+    sympy_cse_eval_us: float | None = None
     graphad_grad_s: float = 0.0
     graphad_compile_s: float = 0.0
     graphad_eval_us: float = 0.0
@@ -522,14 +544,42 @@ class SymbolicComparison:
         return "\n".join([
             f"{self.expression}: {self.n_inputs} inputs, {self.function_nodes} nodes",
             f"  size      SymPy {fmt(self.sympy_ops)} ops ({fmt(self.sympy_cse_ops)} after cse), "
-            f"graphad {self.graphad_nodes} nodes",
+            f"graphad {self.graphad_ops} ops",
             f"  obtain    SymPy diff {fmt(self.sympy_diff_s, ' s')} + "
-            f"lambdify {fmt(self.sympy_lambdify_s, ' s')}, "
+            f"lambdify {fmt(self.sympy_lambdify_s, ' s')} (with cse {fmt(self.sympy_cse_lambdify_s, ' s')}), "
             f"graphad grad {self.graphad_grad_s:.3g} s + compile {self.graphad_compile_s:.3g} s",
-            f"  evaluate  SymPy {fmt(self.sympy_eval_us, ' us')}, graphad {self.graphad_eval_us:.3g} us",
+            f"  evaluate  SymPy {fmt(self.sympy_eval_us, ' us')} "
+            f"(with cse {fmt(self.sympy_cse_eval_us, ' us')}), graphad {self.graphad_eval_us:.3g} us",
             f"  agree     max relative difference {fmt(self.max_rel_diff)}" + (
                 f"  [{self.sympy_note}]" if self.sympy_note else ""),
         ])
+
+    def plot(self, ax=None):
+        """Two bar charts, size (operations) and time per evaluation, for SymPy
+        (lambdify as is, and with ``cse=True``) and graphad; returns the figure.
+        Needs matplotlib (``pip install "graphad[examples]"``)."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError('SymbolicComparison.plot needs matplotlib: pip install "graphad[examples]"') \
+                from None
+        if ax is None:
+            fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        else:
+            fig = ax[0].figure
+        labels = ["SymPy", "SymPy, cse", "graphad"]
+        sizes = [self.sympy_ops, self.sympy_cse_ops, self.graphad_ops]
+        times = [self.sympy_eval_us, self.sympy_cse_eval_us, self.graphad_eval_us]
+        colours = ["#999999", "#666666", "#3465a4"]
+        for axis, values, title in ((ax[0], sizes, "gradient size (operations)"),
+                                    (ax[1], times, "time per gradient evaluation (µs)")):
+            shown = [(k, v, c) for k, v, c in zip(labels, values, colours) if v is not None]
+            axis.bar([k for k, _, _ in shown], [v for _, v, _ in shown], color=[c for *_, c in shown])
+            axis.set_yscale("log")
+            axis.set_title(title, fontsize=10)
+        fig.suptitle(self.expression + (f"  [{self.sympy_note}]" if self.sympy_note else ""), fontsize=10)
+        fig.tight_layout()
+        return fig
 
 
 class _Timeout(Exception):
@@ -585,11 +635,13 @@ def _run_with_timeout(fn, seconds):
 
 
 def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int = 0) -> SymbolicComparison:
-    """The gradient of ``f`` by SymPy (diff, cse, lambdify) and by graphad (grad,
-    passes, compile): the size of each, the time to obtain it, the time per
+    """The gradient of ``f`` by SymPy (diff, then lambdify as is and with
+    ``cse=True``, SymPy at its best) and by graphad (grad, passes, compile):
+    the size of each in operations, the time to obtain it, the time per
     evaluation, and how far the values differ at the point ``at`` (a dict, or
     a random point in (0.5, 1.5)). SymPy's side stops after ``timeout``
-    seconds, and then is reported missing, with the reason.
+    seconds, and then is reported missing, with the reason. ``.plot()`` on the
+    result draws sizes and times.
 
     Examples:
         >>> import graphad as ga
@@ -622,6 +674,7 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
     fn = ga_compile([g], [syms])
     result.graphad_compile_s = time.perf_counter() - t
     result.graphad_nodes = len(fn.program)
+    result.graphad_ops = sum(1 for op, _, _ in fn.program.nodes if op not in ("const", "symbol"))
     ours = fn(xs)[0]
     number = 1000
     result.graphad_eval_us = min(timeit.repeat(lambda: fn(xs), number=number, repeat=3)) / number * 1e6
@@ -643,6 +696,11 @@ def compare_symbolic(f, wrt, *, at=None, timeout: float | None = 60.0, seed: int
             theirs = np.array(lam(*xs), dtype=float)
             best = min(timeit.repeat(lambda: lam(*xs), number=number, repeat=3))
             result.sympy_eval_us = best / number * 1e6
+            t0 = time.perf_counter()
+            lam_cse = sp.lambdify(ssyms, sg, modules="math", dummify=True, cse=True)
+            result.sympy_cse_lambdify_s = time.perf_counter() - t0
+            best = min(timeit.repeat(lambda: lam_cse(*xs), number=number, repeat=3))
+            result.sympy_cse_eval_us = best / number * 1e6
             result.max_rel_diff = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)))
 
         _run_with_timeout(sympy_side, timeout)

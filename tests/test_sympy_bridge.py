@@ -174,11 +174,30 @@ def test_compare_symbolic_shows_swell_and_agreement():
         v = v * ga.exp(-v) + a
     c = ga.compare_symbolic(v, [x0, a])
     assert c.max_rel_diff < 1e-12
-    assert c.sympy_ops > 20 * c.graphad_nodes  # SymPy's written-out trees swell
+    assert c.sympy_ops > 20 * c.graphad_ops  # SymPy's written-out trees swell
     assert c.sympy_cse_ops < c.sympy_ops
+    assert 0 < c.graphad_ops < c.graphad_nodes  # operations: inputs and constants are not counted
     assert c.graphad_eval_us > 0 and c.sympy_eval_us > 0
+    # SymPy is timed at its best too: lambdify(cse=True) names shared subexpressions once
+    assert c.sympy_cse_lambdify_s > 0 and 0 < c.sympy_cse_eval_us < c.sympy_eval_us
     text = str(c)
     assert "SymPy" in text and "graphad" in text and "max relative difference" in text
+    assert f"(with cse {c.sympy_cse_eval_us:.3g} us)" in text and f"graphad {c.graphad_ops} ops" in text
+
+
+def test_a_comparison_plots_sizes_and_times():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = ga.symbols("x y")
+    c = ga.compare_symbolic(ga.exp(x * y) * ga.sin(x), [x, y])
+    fig = c.plot()
+    sizes, times = fig.axes
+    assert [t.get_text() for t in sizes.get_xticklabels()] == ["SymPy", "SymPy, cse", "graphad"]
+    assert [b.get_height() for b in sizes.patches] == [c.sympy_ops, c.sympy_cse_ops, c.graphad_ops]
+    assert [b.get_height() for b in times.patches] == pytest.approx(
+        [c.sympy_eval_us, c.sympy_cse_eval_us, c.graphad_eval_us])
 
 
 def test_compare_symbolic_times_out_sympy_not_graphad():
@@ -263,3 +282,15 @@ def test_too_deep_for_sympy_is_a_report_not_a_crash():
         v = ga.sin(v)
     report = ga.crosscheck(v, [x], points=2)
     assert not report.passed and "nested too deeply" in report.unchecked["everything"]
+
+
+def test_from_sympy_warns_about_symbols_that_share_a_name():
+    x = ga.symbols("x")
+    real_x = ga.to_sympy(x)
+    with pytest.warns(UserWarning, match="different symbols named x .* ga.to_sympy"):
+        ga.from_sympy(real_x + sympy.Symbol("x"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ga.from_sympy(real_x * 2 + sympy.Symbol("y"))  # no twins, no warning
