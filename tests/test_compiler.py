@@ -97,9 +97,9 @@ def test_vector_inputs_and_outputs(rng):
     np.testing.assert_array_equal(fg(readonly)[1], grad)
     np.testing.assert_array_equal(fg(x0[::-1].copy()[::-1])[1], grad)  # not contiguous
     np.testing.assert_array_equal(fg(list(x0))[1], grad)
-    with pytest.raises(ValueError, match="length 100"):
+    with pytest.raises(ValueError, match=r"takes the 100 values of \[x0, x1, \.\.\., x99\], got 99"):
         fg(np.ones(99))
-    with pytest.raises(ValueError, match="length 100"):
+    with pytest.raises(ValueError, match=r"takes the 100 values of \[x0, x1, \.\.\., x99\] in its last axis"):
         fg(np.ones((3, 99)))
 
 
