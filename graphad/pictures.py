@@ -204,6 +204,9 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
         >>> pic.dot.count("->") > 3, "#f4cccc" in pic.dot
         (True, True)
     """
+    if isinstance(wrt, dict):
+        raise TypeError("picture: give the point as at={symbol: value}; the argument after the outputs is "
+                        "wrt, the symbols to differentiate by, as in ga.trace")
     outs, _ = as_expr_list(outputs, "picture")
     unknown = set(parts) - set(COLOURS)
     if unknown or not parts:

@@ -28,6 +28,7 @@ from .expr import (
     apply,
     as_expr_list,
     as_seed_list,
+    as_symbol_list,
     constant,
     format_number,
     format_value,
@@ -204,16 +205,20 @@ def _value(x):
     return float(x) if np.ndim(x) == 0 else np.asarray(x)
 
 
-def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) -> Trace:
+def trace(outputs, wrt=None, *, at: dict | None = None, mode: str = "forward",
+          seed: dict | None = None) -> Trace:
     """The evaluation trace of ``outputs`` at the point ``at``, as a table.
 
-    ``mode="forward"``: one row per variable with its primal value, the local
-    derivative rule used and its tangent, for the input tangents ``seed``
-    ({symbol: value}; for one input the default is 1). ``mode="reverse"``: the
-    primal sweep, then one row per adjoint contribution from the outputs back
-    to the inputs, for the output weights ``seed`` ({output: weight}; for one
-    output the default is 1). In a graph with arrays, a ``shape`` column
-    appears and values print as summaries (``rows`` holds the arrays).
+    The arguments are those of :func:`graphad.picture`: ``wrt`` (optional) are
+    the symbols to differentiate by. ``mode="forward"``: one row per variable
+    with its primal value, the local derivative rule used and its tangent, for
+    the input tangents ``seed`` ({symbol: value}; by default 1 for each symbol
+    of ``wrt``, or for the only input). ``mode="reverse"``: the primal sweep,
+    then one row per adjoint contribution from the outputs back to the inputs
+    (to those of ``wrt`` only, where given), for the output weights ``seed``
+    ({output: weight}; for one output the default is 1). In a graph with
+    arrays, a ``shape`` column appears and values print as summaries
+    (``rows`` holds the arrays).
 
     Examples:
         >>> import graphad as ga
@@ -227,8 +232,17 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     """
     if mode not in ("forward", "reverse"):
         raise ValueError(f"trace: mode must be 'forward' or 'reverse', not {mode!r}")
+    if isinstance(wrt, dict) or at is None:
+        raise TypeError("trace: give the point as at={symbol: value}; the argument after the outputs is wrt, "
+                        "the symbols to differentiate by, as in ga.picture")
     outs, _ = as_expr_list(outputs, "trace")
     graph = outs[0].graph
+    targets = None
+    if wrt is not None:
+        syms, _ = as_symbol_list(wrt, "trace", graph)
+        targets = [s.id for s in syms]
+        if mode == "forward" and seed is None:
+            seed = {s: 1.0 for s in syms}
     order = graph.ancestors(e.id for e in outs)
     values = node_values(graph, [e.id for e in outs], at)
     if any(np.ndim(values[v]) != len(graph.shapes[v]) for v in order):
@@ -237,7 +251,7 @@ def trace(outputs, at: dict, mode: str = "forward", seed: dict | None = None) ->
     namer = _Namer(graph, order, inputs)
     if mode == "forward":
         return _forward(graph, order, inputs, outs, values, namer, seed)
-    return _reverse(graph, order, inputs, outs, values, namer, seed, at)
+    return _reverse(graph, order, inputs if targets is None else targets, outs, values, namer, seed, at)
 
 
 def _primal_rows(graph, order, values, namer, outs):
@@ -257,7 +271,8 @@ def _primal_rows(graph, order, values, namer, outs):
 def _forward(graph, order, inputs, outs, values, namer, seed):
     if seed is None:
         if len(inputs) != 1:
-            raise ValueError("trace: several inputs: give the tangents as seed={symbol: value}")
+            raise ValueError("trace: several inputs: give the symbols to differentiate by (wrt) or the "
+                             "tangents as seed={symbol: value}")
         seed = {Expr(graph, inputs[0]): 1.0}
     seeds = {}
     for k, t in seed.items():

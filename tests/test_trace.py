@@ -93,7 +93,7 @@ def test_trace_errors():
     x, y = ga.symbols("x y")
     with pytest.raises(ValueError, match="mode must be"):
         ga.trace(x, at={x: 1.0}, mode="sideways")
-    with pytest.raises(ValueError, match="give the tangents as seed"):
+    with pytest.raises(ValueError, match=r"differentiate by \(wrt\) or the tangents as seed"):
         ga.trace(x * y, at={x: 1.0, y: 2.0})
     with pytest.raises(ValueError, match="give their weights"):
         ga.trace([x, y], at={x: 1.0, y: 2.0}, mode="reverse")
@@ -130,3 +130,19 @@ def test_a_broadcast_operands_adjoint_is_summed_in_the_trace():
     row = next(r for r in rev.rows if r["variable"] == "v̄2")
     assert row["operation"].startswith("v̄2 = sum(")
     assert row["adjoint"] == pytest.approx(np.exp([0, 1, 2]).sum())
+
+
+def test_trace_and_picture_take_the_same_arguments():
+    x, y = ga.symbols("x y")
+    f = x * y + ga.sin(x)
+    point = {x: 1.0, y: 2.0}
+    forward = ga.trace(f, [x], at=point)  # the tangent along wrt: 1 for x, 0 for y
+    assert forward.rows[-1]["tangent"] == pytest.approx(2.0 + math.cos(1.0))
+    reverse = ga.trace(f, [x], at=point, mode="reverse")
+    assert {r["variable"] for r in reverse.rows if r["sweep"] == "adjoint"} == {"v̄5", "v̄3", "v̄4", "v̄1"}
+    full = ga.trace(f, at=point, mode="reverse")
+    assert "v̄2" in {r["variable"] for r in full.rows}  # without wrt, every input's adjoint
+    ga.picture(f, [x], at=point, parts=("primal", "adjoint"))  # the same call, drawn
+    for call in (ga.trace, ga.picture):
+        with pytest.raises(TypeError, match=r"give the point as at=\{symbol: value\}"):
+            call(f, point)
