@@ -33,7 +33,7 @@ from .compiler import compile, compile_grad
 from .custom import define_op
 from .derivatives import derivative, hessian, hvp, jacobian
 from .evaluate import evaluate
-from .expr import Expr, symbols
+from .expr import Expr, Vector, symbols
 from .forward import jvp
 from .graph import Graph, current_graph, reset_default_graph
 from .ops import (
@@ -102,7 +102,7 @@ def to_networkx(outputs):
 
 
 __all__ = [
-    "Expr", "Graph", "OPS", "Op", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
+    "Expr", "Graph", "OPS", "Op", "Vector", "__version__", "abs", "acos", "acosh", "asin", "asinh", "atan",
     "atan2", "atanh", "broadcast_to", "compare_symbolic", "compile", "compile_grad", "concatenate",
     "cos", "cosh", "crosscheck", "current_graph", "define_op", "derivative", "dot", "erf", "evaluate",
     "exp", "expm1", "from_sympy", "grad", "gradient_descent", "hessian", "hessian_sparsity", "hvp",

@@ -40,7 +40,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import cache, fastcall, kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
-from .expr import Expr, as_expr, as_one_expr, as_symbol_list
+from .expr import Expr, Vector, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
 from .llvm import CHUNK_SIZE, Layout, emit
 from .passes import Report, optimise
@@ -243,7 +243,8 @@ def compile(outputs, inputs, *, parallel: bool = False, assume_finite: bool = Fa
         >>> fg([0.5, 1.0], 1.0)[0].round(6).tolist()  # two points at once
         [1.08047, 2.287355]
     """
-    single = not isinstance(outputs, (list, tuple))
+    # one expression, or one Vector (ga.grad(f, xs) and the like: one array), is returned alone
+    single = not isinstance(outputs, (list, tuple)) or isinstance(outputs, Vector)
     in_items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     flat_in, in_sizes = _groups(in_items, "inputs", _check_symbol)
     _distinct_names(flat_in, "compile")

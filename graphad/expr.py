@@ -13,6 +13,15 @@ from .graph import Graph, _frozen, current_graph
 from .registry import OPS
 
 
+class Vector(list):
+    """A list of expressions that is one vector: what ``ga.grad``, ``ga.vjp``,
+    ``ga.jvp`` and ``ga.hvp`` return for a list of symbols or outputs.
+    ``ga.compile`` returns it as one array, where a plain list of expressions
+    gives a tuple of values (``list(v)`` or ``[*v]`` for that)."""
+
+    __slots__ = ()
+
+
 class Expr:
     """A handle on one node of a graphad DAG.
 

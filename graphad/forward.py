@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .array_ops import broadcast, zeros
-from .expr import Expr, as_expr_list, as_seed_list, as_symbol_list, is_const
+from .expr import Expr, Vector, as_expr_list, as_seed_list, as_symbol_list, is_const
 from .registry import OPS
 
 
@@ -54,4 +54,4 @@ def jvp(outputs, wrt, tangents_in):
             continue  # no movement along s: a structural zero, not 0 * partial
         seeds[s.id] = seeds[s.id] + t if s.id in seeds else t  # a repeated symbol adds up
     result = tangents(exprs, seeds)
-    return result[0] if single else result
+    return result[0] if single else Vector(result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .array_ops import sum_to, zeros
-from .expr import Expr, as_expr_list, as_one_expr, as_seed_list, as_symbol_list, is_const
+from .expr import Expr, Vector, as_expr_list, as_one_expr, as_seed_list, as_symbol_list, is_const
 from .registry import OPS
 
 
@@ -65,7 +65,7 @@ def vjp(outputs, wrt, cotangents):
     syms, single = as_symbol_list(wrt, "vjp", exprs[0].graph)
     weights = as_seed_list(cotangents, exprs, one, "vjp cotangents", exprs[0].graph)
     result = adjoints(exprs, weights, syms)
-    return result[0] if single else result
+    return result[0] if single else Vector(result)
 
 
 def grad(f, wrt):

@@ -682,3 +682,18 @@ def test_random_damage_to_any_cache_file_never_crashes_or_lies(tmp_path, monkeyp
         what = f"trial {trial}: {kind} {path.name}"
         assert out.returncode == 0, f"{what}: exit {out.returncode}: {out.stderr[-500:]}"
         assert out.stdout == expected, f"{what}: {out.stdout} != {expected}"
+
+
+def test_a_gradient_list_compiles_to_one_array_and_a_plain_list_to_floats():
+    xs = ga.symbols("x0:4")
+    f = sum(x**3 for x in xs)
+    g = ga.grad(f, xs)
+    assert isinstance(g, ga.Vector) and isinstance(ga.jvp([f, f], xs, [1.0] * 4), ga.Vector)
+    x = np.arange(4.0)
+    got = ga.compile(g, [xs])(x)
+    assert type(got) is np.ndarray and got.tolist() == (3 * x**2).tolist()
+    assert ga.compile([*g], [xs])(x) == tuple(3 * x**2)  # a plain list: one float each
+    value, grad = ga.compile([f, g], [xs])(x)
+    assert value == 36.0 and grad.tolist() == (3 * x**2).tolist()
+    batch = ga.compile(g, [xs])(np.stack([x, x + 1]))
+    assert batch.shape == (2, 4)
