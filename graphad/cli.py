@@ -196,9 +196,10 @@ def cmd_demo(args) -> int:
         pic = ga.picture(f, [x], parts=parts, at={x: 2.0})
         print(f"   wrote {pic.save(os.path.join(out, f'{name}.dot'))}")
         try:
-            print(f"   wrote {pic.save(os.path.join(out, f'{name}.svg'))}")
+            for ext in (".svg", ".png"):
+                print(f"   wrote {pic.save(os.path.join(out, name + ext))}")
         except PictureError as e:
-            print(f"   (no SVG: {e})")
+            print(f"   (no SVG or PNG: {e})")
     print("\n5. Compiled gradient")
     t0 = time.perf_counter()
     df = ga.compile(ga.grad(f, x), [x])

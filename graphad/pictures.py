@@ -4,7 +4,8 @@
 DAG with primal, tangent and adjoint nodes in distinct colours, inputs and
 outputs marked, and values on the nodes when a point is given. It always
 gives DOT text; it renders SVG and PNG with Graphviz's ``dot`` when that is
-installed, and with matplotlib (through networkx) when it is not. Pictures
+installed, else with ``graphviz-pure`` (a port of ``dot`` that pip installs
+with graphad), else with matplotlib (through networkx). Pictures
 display themselves in Jupyter. Graphs larger than ``max_nodes`` are cut to the
 nodes nearest the outputs, and the picture says how many were left out.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 
@@ -33,15 +36,33 @@ class PictureError(RuntimeError):
     """No way to render a picture in the requested format."""
 
 
-def renderer() -> str | None:
-    """How SVG and PNG are drawn here: "dot" (Graphviz), "matplotlib", or None."""
+def dot_program() -> str | None:
+    """Graphviz's ``dot`` where it is installed, else ``graphviz-pure``, a port of
+    it that pip installs with graphad (no system package needed; it writes SVG
+    and PNG, not PDF)."""
     if shutil.which("dot"):
         return "dot"
+    name = "graphviz-pure" + (".exe" if os.name == "nt" else "")
+    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return shutil.which("graphviz-pure")
+
+
+def renderer() -> str | None:
+    """How SVG and PNG are drawn here: "dot" (Graphviz or graphviz-pure), "matplotlib", or None."""
+    if dot_program():
+        return "dot"
+    return "matplotlib" if _has_matplotlib() else None
+
+
+def _has_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        return None
-    return "matplotlib"
+        return False
+    return True
 
 
 @dataclass
@@ -97,11 +118,11 @@ class Picture:
             with open(path, "w") as f:
                 f.write(self.dot)
         elif ext in (".svg", ".png", ".pdf"):
-            how = renderer()
-            if how == "dot":
-                subprocess.run(["dot", f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
+            program = dot_program()
+            if program and (ext != ".pdf" or program == "dot"):  # graphviz-pure writes no PDF
+                subprocess.run([program, f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
                                capture_output=True, timeout=120)
-            elif how == "matplotlib":
+            elif _has_matplotlib():
                 self._matplotlib(path)
             else:
                 raise PictureError(f"to write {ext} files install Graphviz (the dot program) or matplotlib "

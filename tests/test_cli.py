@@ -83,10 +83,11 @@ def test_demo_without_a_renderer_writes_dot_and_says_so(capsys, tmp_path, monkey
     import sys
 
     monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr("graphad.pictures.dot_program", lambda: None)  # an install without graphviz-pure
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path / "cache"))
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"))
-    assert code == 0 and "(no SVG: to write .svg files install Graphviz" in out
+    assert code == 0 and "(no SVG or PNG: to write .svg files install Graphviz" in out
     assert (tmp_path / "demo" / "adjoint.dot").exists()
     code, _, err = run(capsys, "graph", "x**2", "--out", str(tmp_path / "g.png"))
     assert code == 1 and "install Graphviz" in err

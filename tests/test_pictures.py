@@ -1,8 +1,12 @@
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 import graphad as ga
+from graphad import pictures
 from graphad.pictures import COLOURS
 
 
@@ -58,6 +62,7 @@ def test_without_any_renderer_dot_still_works_and_the_rest_says_what_to_install(
     import sys
 
     monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(pictures, "dot_program", lambda: None)  # an install without graphviz-pure
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     x = ga.symbols("x")
     pic = ga.picture(ga.exp(x**2))
@@ -75,3 +80,25 @@ def test_picture_errors():
         ga.picture(x, parts=("adjoint",))
     with pytest.raises(ValueError, match="cannot write .jpg"):
         ga.picture(x).save("p.jpg")
+
+
+def test_the_demo_writes_svg_and_png_with_no_system_graphviz(tmp_path):
+    """pip install . brings graphviz-pure: with no Graphviz on PATH (only the
+    environment's own scripts), the demo still writes SVG and PNG pictures."""
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable), GRAPHAD_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-m", "graphad", "demo", "--out", str(tmp_path / "demo")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for name in ("computation", "tangent", "adjoint"):
+        svg = (tmp_path / "demo" / f"{name}.svg").read_text()
+        assert svg.lstrip().startswith(("<?xml", "<svg")) and "</svg>" in svg
+        assert (tmp_path / "demo" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "218.4" in (tmp_path / "demo" / "adjoint.svg").read_text()
+
+
+def test_without_dot_pictures_use_graphviz_pure(monkeypatch):
+    real_which = pictures.shutil.which
+    monkeypatch.setattr(pictures.shutil, "which", lambda name: None if name == "dot" else real_which(name))
+    program = pictures.dot_program()
+    assert program is not None and os.path.basename(program).startswith("graphviz-pure")
+    assert pictures.renderer() == "dot"
