@@ -94,10 +94,12 @@ def clear() -> tuple[int, int]:
 def limit() -> int:
     """The cap in bytes: ``GRAPHAD_CACHE_MAX`` (``500M``, ``2G``, a number of bytes;
     ``0`` for no cap), else 2 GB."""
-    text = os.environ.get("GRAPHAD_CACHE_MAX", DEFAULT_MAX).strip().lower().removesuffix("b")
-    m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([kmgt]?)", text)
+    return _size(os.environ.get("GRAPHAD_CACHE_MAX", DEFAULT_MAX))
+
+
+def _size(given: str) -> int:
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([kmgt]?)", given.strip().lower().removesuffix("b"))
     if not m:
-        given = os.environ["GRAPHAD_CACHE_MAX"]
         raise ValueError(f"GRAPHAD_CACHE_MAX={given!r}: give a size such as 500M or 2G")
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
@@ -109,8 +111,7 @@ def trim(keep: str | None = None) -> int:
         cap = limit()
     except ValueError as e:  # a cache setting costs a warning, never a compile
         warnings.warn(f"graphad: {e}; using {DEFAULT_MAX}", RuntimeWarning, stacklevel=2)
-        os.environ["GRAPHAD_CACHE_MAX"] = DEFAULT_MAX
-        cap = limit()
+        cap = _size(DEFAULT_MAX)
     if not cap:
         return 0
     found = entries()

@@ -224,11 +224,11 @@ def cmd_cache(args) -> int:
         n, size = cache.clear()
         print(f"removed {n} compiled function(s), {_bytes(size)}")
         return 0
-    found = cache.entries()
+    found, cap = cache.entries(), cache.limit()
     for folder in cache.folders():
         print(f"folder: {folder}")
     print(f"{len(found)} compiled function(s), {_bytes(sum(e.size for e in found))}; "
-          f"cap {_bytes(cache.limit()) if cache.limit() else 'none'} (GRAPHAD_CACHE_MAX); "
+          f"cap {_bytes(cap) if cap else 'none'} (GRAPHAD_CACHE_MAX); "
           "clear it with: graphad cache --clear")
     return 0
 

@@ -609,7 +609,11 @@ class Compiled(CPUDispatcher):
         sizes = self.layout.in_sizes
         message = (f"expected {len(sizes)} argument(s) "
                    f"({', '.join(self._names(g) for g in range(len(sizes)))}), got {len(args)}")
-        if len(args) == 1 and len(sizes) > 1 and not any(sizes) and np.shape(args[0])[-1:] == (len(sizes),):
+        try:
+            shape = np.shape(args[0]) if len(args) == 1 else ()
+        except ValueError:  # a ragged list: no shape, and no hint to give
+            shape = ()
+        if len(sizes) > 1 and not any(sizes) and shape[-1:] == (len(sizes),):
             message += ("; each symbol is an argument of its own: to pass one vector of values, unpack it, "
                         "fn(*v) (rows of points: fn(*V.T)), or compile with the symbols as one list input, "
                         f"ga.compile(..., [[{', '.join(self.program.inputs)}]])")
