@@ -2,7 +2,7 @@
 
 Run it with ``python examples/graphs.py [--out DIR]`` (default ./graphs_out; the
 pictures in docs/img were made with --out docs/img). It uses
-Graphviz's dot when installed, matplotlib otherwise.
+Graphviz's dot when installed, else graphviz-pure (installed with graphad).
 """
 
 import argparse
@@ -22,6 +22,7 @@ pictures = {
     "seed_computation": ga.picture(seed, [x], at={x: 2.0}),
     "seed_tangent": ga.picture(seed, [x], parts=("primal", "tangent"), at={x: 2.0}),
     "seed_adjoint": ga.picture(seed, [x], parts=("primal", "adjoint"), at={x: 2.0}),
+    "seed_adjoint_expression": ga.picture(seed, [x], parts=("primal", "adjoint"), view="expression"),
     "f_all": ga.picture(f, [x, y], parts=("primal", "tangent", "adjoint"), at={x: 0.5, y: 1.0}),
     "f_passes": ga.picture_passes([f, *ga.grad(f, [x, y])], [x, y]),
 }

@@ -1,8 +1,6 @@
 """The node store: one explicit DAG, mirrored into a ``networkx.DiGraph``.
 
-This is the only module that keeps graphs in networkx (the matplotlib
-renderer of :mod:`graphad.pictures` borrows networkx's layouts, nothing
-more). Every node has a small integer
+This is the only module that keeps graphs in networkx. Every node has a small integer
 id, given in creation order; a node's arguments always exist before it, so
 *sorting ids is a topological order*. Every walk in graphad is a loop over such
 a sorted list, never a recursion.

@@ -1,18 +1,21 @@
-"""Pictures of graphs: the computation graph, its tangent and adjoint graphs, and the passes.
+"""Pictures of graphs: the evaluation sweeps, node for node, and the expression graphs.
 
-``ga.picture(f, wrt, parts=("primal", "adjoint"), at={x: 2.0})`` draws the
-DAG with primal, tangent and adjoint nodes in distinct colours, inputs and
-outputs marked, and values on the nodes when a point is given. It always
-gives DOT text; it renders SVG and PNG with Graphviz's ``dot`` when that is
-installed, else with ``graphviz-pure`` (a port of ``dot`` that pip installs
-with graphad), else with matplotlib (through networkx). Pictures
-display themselves in Jupyter. Graphs larger than ``max_nodes`` are cut to the
-nodes nearest the outputs, and the picture says how many were left out.
+``ga.picture(f, wrt, parts=("primal", "adjoint"), at={x: 2.0})`` draws what
+the trace tables list: the primal variables v1, v2, ... with their values,
+and the tangents v̇ᵢ (forward mode) or adjoints v̄ᵢ (reverse mode), each edge
+one contribution labelled with its local factor; the adjoint sweep runs from
+the output back to the inputs, and the gradients are labelled ∂f/∂x = ....
+``view="expression"`` (the default without a point) draws the derivative
+expressions themselves: the simplified tangent or adjoint graph that is
+compiled. Both give DOT text and render SVG and PNG with Graphviz's ``dot``
+where it is installed, else with ``graphviz-pure`` (a port of ``dot`` that
+pip installs with graphad). Pictures display themselves in Jupyter.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,12 +27,16 @@ from .evaluate import node_values
 from .expr import as_expr_list, as_symbol_list, format_constant, format_value
 from .forward import jvp
 from .graph import Graph
+from .registry import OPS
 from .reverse import vjp
 from .shapes import fmt
+from .trace import BAR, DOT, _bar, _dot, _ordered, trace
 
 COLOURS = {"primal": "#cfe2f3", "tangent": "#d9ead3", "adjoint": "#f4cccc"}
 _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "dmul": "×", "div": "÷", "neg": "−", "pow": "^",
             "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
+_HEAD = ['digraph graphad {', '  rankdir=LR; graph [fontname="Helvetica"]; node [fontname="Helvetica", fontsize=11]; '
+         'edge [fontname="Helvetica", fontsize=9, fontcolor="#555555"];']
 
 
 class PictureError(RuntimeError):
@@ -50,20 +57,146 @@ def dot_program() -> str | None:
     return shutil.which("graphviz-pure")
 
 
-def renderer() -> str | None:
-    """How SVG and PNG are drawn here: "dot" (Graphviz or graphviz-pure), "matplotlib", or None."""
-    if dot_program():
-        return "dot"
-    return "matplotlib" if _has_matplotlib() else None
+def _esc(text) -> str:
+    """Text inside a DOT string, on one line: a name is user text, so it cannot end the string."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
 
 
-def _has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def _lines(*lines) -> str:
+    return "\\n".join(_esc(line) for line in lines if line)
 
+
+class Picture:
+    """A picture: ``.dot`` (Graphviz DOT text), ``.save(path)``, Jupyter display."""
+
+    def __init__(self, dot: str):
+        self.dot = dot
+
+    def save(self, path: str) -> str:
+        """Write the picture; the extension chooses the format (.dot, .svg, .png, .pdf with Graphviz)."""
+        ext = os.path.splitext(path)[1].lower()
+        if ext in (".dot", ".gv"):
+            with open(path, "w") as f:
+                f.write(self.dot)
+            return path
+        if ext not in (".svg", ".png", ".pdf"):
+            raise ValueError(f"picture: cannot write {ext or 'a file without extension'}; "
+                             "use .dot, .svg, .png or .pdf")
+        program = dot_program()
+        if program is None or (ext == ".pdf" and program != "dot"):  # graphviz-pure writes no PDF
+            raise PictureError(f"to write {ext} files install Graphviz (the dot program)"
+                               + ("" if ext == ".pdf" else " or graphviz-pure (pip install graphviz-pure; "
+                                  "graphad's own installation brings it)") + "; .dot files need neither")
+        subprocess.run([program, f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
+                       capture_output=True, timeout=120)
+        return path
+
+    def _repr_svg_(self) -> str | None:
+        if dot_program() is None:
+            return None  # Jupyter then shows the repr
+        with tempfile.TemporaryDirectory() as d:
+            with open(self.save(os.path.join(d, "picture.svg"))) as f:
+                return f.read()
+
+
+# --- the sweeps, node for node (the trace tables as pictures) ----------------------------
+
+_KIND = {DOT: "tangent", BAR: "adjoint"}  # v̇ and v̄ are v plus a combining dot or bar
+
+
+def _kind(name: str) -> str:
+    return _KIND.get(name[1:2], "primal")
+
+
+def _node_id(name: str) -> str:
+    return _kind(name)[0] + re.sub(r"\D", "", name)  # v̄12 -> a12
+
+
+def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
+    """Traces (from ``ga.trace``) drawn node for node: see :meth:`graphad.trace.Trace.picture`."""
+    first = traces[0]
+    inputs = first.inputs
+    primal = [r for r in first.rows if r.get("sweep", "primal") == "primal"]
+    outputs = [r["variable"].split()[0] for r in primal if r["variable"].endswith("(output)")]
+    f = "f" if len(outputs) == 1 else "(" + " + ".join(outputs) + ")"
+    nodes: dict[str, list] = {}  # node name -> label lines
+    edges: list[tuple[str, str, str]] = []
+    for r in primal:
+        v = r["variable"].split()[0]
+        nodes[v] = [f"{v} = {r['operation']}", format_value(r["value"])]
+    for t in traces:
+        kept = [e for e in t.edges if _kind(e[1]) in parts]
+        edges += [e[:3] for e in kept if _kind(e[1]) != "primal" or e[:3] not in edges]
+        if t.mode == "forward" and "tangent" in parts:
+            seeds = {r["variable"]: r["tangent"] for r in t.rows if r["variable"] in inputs}
+            unit = [v for v, s in seeds.items() if format_value(s) != "0"]
+            for r in t.rows:
+                v = r["variable"].split()[0]
+                d = _dot(v)
+                if v in inputs:
+                    nodes[d] = [f"{d} = seed", format_value(r["tangent"])]
+                    continue
+                nodes[d] = [r.get("local derivative", f"{d} = 0"), format_value(r["tangent"])]
+                if v in outputs:
+                    name = v if len(outputs) > 1 else "f"
+                    what = (f"∂{name}/∂{inputs[unit[0]]}" if len(unit) == 1 and format_value(seeds[unit[0]]) == "1"
+                            else f"tangent of {name}")
+                    nodes[d][1] = f"{what} = {nodes[d][1]}"
+        if t.mode == "reverse" and "adjoint" in parts:
+            terms: dict[str, list] = {}
+            for e in t.edges:
+                terms.setdefault(e[1], []).append(e[3])
+            weights = []
+            for r in t.rows:
+                if r.get("sweep") != "adjoint":
+                    continue
+                v = r["variable"]
+                if v not in terms:  # an output's seed: v̄3 = 1
+                    weights.append(format_value(r["adjoint"]))
+                    nodes[v] = [r["operation"], "(seed)"]
+                else:
+                    nodes[v] = [f"{v} = " + " + ".join(terms[v]), format_value(r["adjoint"])]
+            grad = f if weights == ["1"] * len(weights) else "(weighted outputs)"
+            for v, name in inputs.items():
+                b = _bar(v)
+                if b in nodes:
+                    nodes[b][1] = f"∂{grad}/∂{name} = {nodes[b][1]}"
+    nodes = {n: label for n, label in nodes.items() if _kind(n) in parts}
+    lines = list(_HEAD)
+    titles = {"primal": "primal sweep: the variables and their values",
+              "tangent": "tangent sweep (forward mode): v̇ = Σ ∂v/∂u · u̇, from the inputs",
+              "adjoint": "adjoint sweep (reverse mode): ū = Σ v̄ · ∂v/∂u, from the output back to the inputs"}
+    for kind in ("adjoint", "tangent", "primal"):  # dot stacks them bottom up: primal on top
+        names = [n for n in nodes if _kind(n) == kind]
+        if kind not in parts or not names:
+            continue
+        lines.append(f'  subgraph cluster_{kind} {{ label="{_esc(titles[kind])}"; style=rounded; color="#999999";')
+        for n in names:
+            plain = "v" + re.sub(r"\D", "", n)  # v̄12 -> v12
+            box = plain in inputs
+            marked = (plain in outputs) if kind != "adjoint" else box
+            lines.append(f'    {_node_id(n)} [label="{_lines(*nodes[n])}", shape={"box" if box else "ellipse"}, '
+                         f'style=filled, fillcolor="{COLOURS[kind]}"{", peripheries=2" if marked else ""}];')
+        lines.append("  }")
+    for a, b, label in edges:
+        if a not in nodes or b not in nodes:
+            continue
+        text = label if _kind(b) == "primal" else "" if label in ("", "1") else "× " + label
+        attrs = [f'label="{_esc(text)}"'] if text else []
+        if _kind(b) == "adjoint":  # drawn backwards: placed like the primal edge, pointing to the input side
+            a, b = b, a
+            attrs += ["dir=back", 'color="#cc0000"']
+        lines.append(f"  {_node_id(a)} -> {_node_id(b)}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    if "adjoint" in parts and "primal" in parts:
+        for v in outputs:
+            b = _bar(v)
+            if b in nodes:
+                lines.append(f'  {_node_id(v)} -> {_node_id(b)} [style=dashed, constraint=false, label="seed"];')
+    lines.append("}")
+    return Picture("\n".join(lines) + "\n")
+
+
+# --- the expression graphs -----------------------------------------------------------------
 
 @dataclass
 class _Panel:
@@ -71,158 +204,114 @@ class _Panel:
     graph: Graph
     nodes: list[int]  # shown, in topological order
     kind: dict[int, str]  # node -> primal / tangent / adjoint
-    outputs: list[int]
+    outputs: dict[int, list[str]]  # output node -> what it is (f, ∂f/∂x, ...)
     values: dict[int, float]
     hidden: int  # nodes left out
 
 
-class Picture:
-    """A picture of one or more graphs: ``.dot``, ``.save(path)``, Jupyter display."""
-
-    def __init__(self, panels: list[_Panel]):
-        self.panels = panels
-
-    @property
-    def dot(self) -> str:
-        """Graphviz DOT text (always available)."""
-        lines = ["digraph graphad {", '  rankdir=BT; node [fontname="Helvetica", fontsize=11];']
-        for p_index, panel in enumerate(self.panels):
-            indent = "  "
-            if len(self.panels) > 1:
-                lines.append(f'  subgraph cluster_{p_index} {{ label="{panel.title}";')
-                indent = "    "
-            elif panel.title:
-                lines.append(f'  label="{panel.title}"; labelloc=t;')
-            for v in panel.nodes:
-                label, shape = _label(panel, v)
-                extra = ", peripheries=2" if v in panel.outputs else ""
-                lines.append(f'{indent}n{p_index}_{v} [label="{label}", shape={shape}, style=filled, '
-                             f'fillcolor="{COLOURS[panel.kind[v]]}"{extra}];')
-            shown = set(panel.nodes)
-            for v in panel.nodes:
-                for a in dict.fromkeys(panel.graph.args[v]):
-                    if a in shown:
-                        lines.append(f"{indent}n{p_index}_{a} -> n{p_index}_{v};")
-            if panel.hidden:
-                lines.append(f'{indent}n{p_index}_more [label="... {panel.hidden} more nodes not shown", '
-                             "shape=note];")
-            if len(self.panels) > 1:
-                lines.append("  }")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
-
-    def save(self, path: str) -> str:
-        """Write the picture; the extension chooses the format (.dot, .svg, .png)."""
-        ext = os.path.splitext(path)[1].lower()
-        if ext in (".dot", ".gv"):
-            with open(path, "w") as f:
-                f.write(self.dot)
-        elif ext in (".svg", ".png", ".pdf"):
-            program = dot_program()
-            if program and (ext != ".pdf" or program == "dot"):  # graphviz-pure writes no PDF
-                subprocess.run([program, f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
-                               capture_output=True, timeout=120)
-            elif _has_matplotlib():
-                self._matplotlib(path)
-            else:
-                raise PictureError(f"to write {ext} files install Graphviz (the dot program) or matplotlib "
-                                   "(pip install 'graphad[examples]'); .dot files need neither")
-        else:
-            raise ValueError(f"picture: cannot write {ext or 'a file without extension'}; "
-                             "use .dot, .svg, .png or .pdf")
-        return path
-
-    def _repr_svg_(self) -> str | None:
-        if renderer() is None:
-            return None  # Jupyter then shows the repr
-        with tempfile.TemporaryDirectory() as d:
-            path = self.save(os.path.join(d, "picture.svg"))
-            with open(path) as f:
-                return f.read()
-
-    def _matplotlib(self, path: str) -> None:
-        import networkx as nx
-        from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
-
-        fig = Figure(figsize=(6 * len(self.panels), 6))
-        axes = fig.subplots(1, len(self.panels), squeeze=False)
-        for ax, panel in zip(axes[0], self.panels):
-            G = nx.DiGraph()
-            shown = set(panel.nodes)
-            depth: dict[int, int] = {}
-            for v in panel.nodes:  # layers: longest path from a leaf
-                depth[v] = 1 + max((depth[a] for a in panel.graph.args[v] if a in shown), default=-1)
-                G.add_node(v, layer=depth[v])
-            G.add_edges_from((a, v) for v in panel.nodes for a in panel.graph.args[v] if a in shown)
-            pos = nx.multipartite_layout(G, subset_key="layer", align="horizontal")
-            colours = [COLOURS[panel.kind[v]] for v in G]
-            nx.draw_networkx_edges(G, pos, ax=ax, arrows=True, arrowsize=10, edge_color="#888888")
-            nx.draw_networkx_nodes(G, pos, ax=ax, node_color=colours, node_size=900,
-                                   edgecolors=["black" if v in panel.outputs else "#666666" for v in G],
-                                   linewidths=[2.5 if v in panel.outputs else 0.8 for v in G])
-            nx.draw_networkx_labels(G, pos, ax=ax, font_size=7,
-                                    labels={v: _label(panel, v)[0].replace("\\n", "\n") for v in G})
-            title = panel.title + (f"\n({panel.hidden} more nodes not shown)" if panel.hidden else "")
-            ax.set_title(title, fontsize=10)
-            ax.axis("off")
-        fig.tight_layout()
-        fig.savefig(path)
+def _panels_dot(panels: list[_Panel]) -> str:
+    lines = list(_HEAD)
+    for p_index, panel in enumerate(panels):
+        indent = "  "
+        if len(panels) > 1:
+            lines.append(f'  subgraph cluster_{p_index} {{ label="{_esc(panel.title)}";')
+            indent = "    "
+        elif panel.title:
+            lines.append(f'  label="{_esc(panel.title)}"; labelloc=t;')
+        g = panel.graph
+        for v in panel.nodes:
+            label, shape = _label(panel, v)
+            extra = ", peripheries=2" if v in panel.outputs else ""
+            lines.append(f'{indent}n{p_index}_{v} [label="{label}", shape={shape}, style=filled, '
+                         f'fillcolor="{COLOURS[panel.kind[v]]}"{extra}];')
+        shown = set(panel.nodes)
+        for v in panel.nodes:
+            ordered = _ordered(g, v)
+            for i, a in enumerate(g.args[v]):
+                if a in shown and (ordered or a not in g.args[v][:i]):  # the position, where order matters
+                    lines.append(f"{indent}n{p_index}_{a} -> n{p_index}_{v}"
+                                 + (f' [label="{i + 1}"]' if ordered else "") + ";")
+        if panel.hidden:
+            lines.append(f'{indent}n{p_index}_more [label="... {panel.hidden} more nodes not shown", '
+                         "shape=note];")
+        if len(panels) > 1:
+            lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _label(panel: _Panel, v: int) -> tuple[str, str]:
     g = panel.graph
     op = g.ops[v]
-    if op == "symbol":  # a name is user text: escaped, so it cannot end the DOT string
-        text, shape = g.payload[v].replace("\\", "\\\\").replace("\n", " ").replace("\r", " "), "box"
-    elif op == "const":
-        text, shape = format_constant(g.payload[v]), "plaintext"
-    else:
-        text, shape = _SYMBOLS.get(op, op), "ellipse"
-    if g.shapes[v] and op != "const":  # an array node shows its shape
-        text += "\\n" + fmt(g.shapes[v])
-    if v in panel.values and op != "const":
-        text += "\\n" + format_value(panel.values[v])
-    return text.replace('"', "'"), shape
+    if op == "symbol":
+        text, shape = g.payload[v], "box"
+    else:  # constants are folded into their users' labels: □**2
+        args = g.args[v]
+        consts = [format_constant(g.payload[a]) if g.ops[a] == "const" else "□" for a in args]
+        text = _SYMBOLS.get(op, op)
+        if "□" in consts and len(set(consts)) > 1:
+            text = OPS[op].fmt.format(*consts)
+        shape = "ellipse"
+    lines = [text]
+    if g.shapes[v]:  # an array node shows its shape
+        lines.append(fmt(g.shapes[v]))
+    if v in panel.values:
+        lines.append(format_value(panel.values[v]))
+    lines += [f"{what} = {format_value(panel.values[v])}" if v in panel.values else what
+              for what in panel.outputs.get(v, ())]
+    return _lines(*lines), shape
 
 
 def _panel(title, graph, roots, kind_of, at, max_nodes) -> _Panel:
-    order = graph.ancestors(roots)
+    """``roots``: {output node: what it is}."""
+    order = [v for v in graph.ancestors(roots) if graph.ops[v] != "const" or v in roots]
     hidden = 0
     if len(order) > max_nodes:  # keep the nodes nearest the (first max_nodes) outputs
-        roots = roots[:max_nodes]
-        keep, frontier = set(roots), list(roots)
+        first = list(roots)[:max_nodes]
+        keep, frontier = set(first), list(first)
         while frontier and len(keep) < max_nodes:
             nxt = []
             for v in frontier:
                 for a in graph.args[v]:
-                    if a not in keep and len(keep) < max_nodes:
+                    if a not in keep and graph.ops[a] != "const" and len(keep) < max_nodes:
                         keep.add(a)
                         nxt.append(a)
             frontier = nxt
         hidden = len(order) - len(keep)
         order = sorted(keep)
+        roots = {v: roots[v] for v in first}
     values = {}
     if at is not None:
         raw = node_values(graph, list(roots), at)
         values = {v: raw[v] for v in order if v in raw}
-    return _Panel(title, graph, order, {v: kind_of(v) for v in order}, list(roots), values, hidden)
+    return _Panel(title, graph, order, {v: kind_of(v) for v in order}, roots, values, hidden)
 
 
 def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, seed=None,
-            max_nodes: int = 150) -> Picture:
-    """A picture of the computation graph of ``outputs`` and, with ``parts``
-    containing ``"tangent"`` or ``"adjoint"``, of its tangent graph (forward
-    mode along ``seed``, default all ones) or adjoint graph (reverse mode,
-    output weights 1) with respect to ``wrt``.
+            view: str | None = None, max_nodes: int = 150) -> Picture:
+    """A picture of the computation of ``outputs`` and, with ``parts``
+    containing ``"tangent"`` or ``"adjoint"``, of its forward mode (along
+    ``seed``, default all ones) or reverse mode (output weights 1) with
+    respect to ``wrt``. The arguments are those of :func:`graphad.trace`.
+
+    ``view="sweep"`` (the default when a point ``at`` is given) draws the
+    trace tables node for node: the variables v1, v2, ... and the tangents v̇ᵢ
+    or adjoints v̄ᵢ with their values, each edge one contribution labelled
+    with its local factor; the adjoint edges point from the output back to
+    the inputs. ``view="expression"`` (the default without a point) draws the
+    derivative expressions as graphad builds and compiles them.
 
     Primal, tangent and adjoint nodes get distinct colours, inputs are boxes,
-    outputs have a double border, and with ``at`` every node shows its value.
+    outputs have a double border and say what they are (∂f/∂x = 218.4), and
+    an op whose argument order matters numbers its incoming edges. Graphs
+    larger than ``max_nodes`` are drawn as expressions, cut to the nodes
+    nearest the outputs, and say how many were left out.
 
     Examples:
         >>> import graphad as ga
         >>> x = ga.symbols("x")
         >>> pic = ga.picture(ga.exp(x**2), [x], parts=("primal", "adjoint"), at={x: 2.0})
-        >>> pic.dot.count("->") > 3, "#f4cccc" in pic.dot
+        >>> "∂f/∂x = 218.4" in pic.dot, "#f4cccc" in pic.dot
         (True, True)
     """
     if isinstance(wrt, dict):
@@ -232,30 +321,45 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
     unknown = set(parts) - set(COLOURS)
     if unknown or not parts:
         raise ValueError(f"picture: parts must be some of {', '.join(COLOURS)}, not {sorted(unknown)}")
+    if view not in (None, "sweep", "expression"):
+        raise ValueError(f"picture: view must be 'sweep' or 'expression', not {view!r}")
+    if view == "sweep" and at is None:
+        raise ValueError("picture: the sweep view shows values: give the point as at={symbol: value}")
     graph = outs[0].graph
-    roots: list[int] = []
+    syms = []
+    if "tangent" in parts or "adjoint" in parts:
+        if wrt is None:
+            raise ValueError("picture: tangent and adjoint graphs need wrt, the symbols to differentiate by")
+        syms, _ = as_symbol_list(wrt, "picture", graph)
+    seeds = list(seed) if seed is not None else [1.0] * len(syms)
     primal = set(graph.ancestors(e.id for e in outs))
-    tangent_roots, adjoint_roots = [], []
-    if ("tangent" in parts or "adjoint" in parts) and wrt is None:
-        raise ValueError("picture: tangent and adjoint graphs need wrt, the symbols to differentiate by")
-    if "tangent" in parts:
-        syms, _ = as_symbol_list(wrt, "picture", outs[0].graph)
-        tangent_roots = [e.id for e in jvp(outs, syms, seed if seed is not None else [1.0] * len(syms))]
-    if "adjoint" in parts:
-        syms, _ = as_symbol_list(wrt, "picture", outs[0].graph)
-        adjoint_roots = [e.id for e in vjp(outs, syms, [1.0] * len(outs))]
+    if (view or ("sweep" if at is not None else "expression")) == "sweep" and len(primal) <= max_nodes:
+        traces = [trace(outs, syms, at=at, mode="forward", seed=dict(zip(syms, seeds)))]
+        if "adjoint" in parts:
+            traces.append(trace(outs, syms, at=at, mode="reverse", seed={e: 1.0 for e in outs}))
+        return sweep_picture(traces, parts)
+    f = ["f"] if len(outs) == 1 else [f"f{i + 1}" for i in range(len(outs))]
+    roots: dict[int, list[str]] = {}
     if "primal" in parts:
-        roots += [e.id for e in outs]
-    roots += tangent_roots + adjoint_roots
-    tangent = set(graph.ancestors(tangent_roots)) - primal if tangent_roots else set()
+        for e, name in zip(outs, f):
+            roots.setdefault(e.id, []).append(name)
+    if "tangent" in parts:
+        for e, name in zip(jvp(outs, syms, seeds), f):
+            roots.setdefault(e.id, []).append(f"∂{name}/∂{syms[0]}" if len(syms) == 1 and seed is None
+                                              else f"tangent of {name}")
+    tangent = set(graph.ancestors(roots)) - primal
+    if "adjoint" in parts:
+        whole = f[0] if len(f) == 1 else "(" + " + ".join(f) + ")"
+        for e, s in zip(vjp(outs, syms, [1.0] * len(outs)), syms):
+            roots.setdefault(e.id, []).append(f"∂{whole}/∂{s}")
 
     def kind_of(v):
         return "primal" if v in primal else "tangent" if v in tangent else "adjoint"
 
     names = {"primal": "primal (blue)", "tangent": "tangent (green)", "adjoint": "adjoint (red)"}
-    title = " + ".join(names[p] for p in ("primal", "tangent", "adjoint") if p in parts) + " graph"
+    title = " + ".join(names[p] for p in ("primal", "tangent", "adjoint") if p in parts) + " expressions"
     title += "; boxes: inputs, double borders: outputs"
-    return Picture([_panel(title, graph, list(dict.fromkeys(roots)), kind_of, at, max_nodes)])
+    return Picture(_panels_dot([_panel(title, graph, roots, kind_of, at, max_nodes)]))
 
 
 def picture_passes(outputs, inputs, *, max_nodes: int = 150) -> Picture:
@@ -271,7 +375,6 @@ def picture_passes(outputs, inputs, *, max_nodes: int = 150) -> Picture:
     for title, prog in (("before the passes", program), ("after the passes", optimised)):
         g = Graph()
         exprs = prog.to_exprs(g)
-        panels.append(_panel(f"{title}: {len(prog)} nodes", g, [e.id for e in exprs],
+        panels.append(_panel(f"{title}: {len(prog)} nodes", g, {e.id: [] for e in exprs},
                              lambda v: "primal", None, max_nodes))
-    return Picture(panels)
-
+    return Picture(_panels_dot(panels))

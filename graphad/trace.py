@@ -59,11 +59,26 @@ def _width(text: str) -> int:
 
 @dataclass
 class Trace:
-    """A trace table; print it, or use ``markdown()``, ``latex()``, ``rows``."""
+    """A trace table; print it, or use ``markdown()``, ``latex()``, ``rows``,
+    ``picture()``.
+
+    ``inputs`` maps the input variables to their symbols' names (v1: "x");
+    ``edges`` are the sweep's steps as (from, to, local factor, term): the
+    primal arguments, then each tangent or adjoint contribution."""
 
     mode: str
     columns: list[str]
     rows: list[dict] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict, repr=False)
+    edges: list = field(default_factory=list, repr=False)
+
+    def picture(self):
+        """The trace drawn node for node: the primal variables v1, v2, ... and
+        the tangents v̇ᵢ (forward) or adjoints v̄ᵢ (reverse) with their values,
+        each edge a contribution labelled with its local factor."""
+        from .pictures import sweep_picture
+
+        return sweep_picture([self])
 
     def _cells(self, row: dict) -> list[str]:
         return [_cell(row.get(c)) for c in self.columns]
@@ -138,6 +153,7 @@ class _Namer:
         self.name: dict[int, str] = {}
         for v in inputs + [v for v in order if v not in inputs and graph.ops[v] != "const"]:
             self.name[v] = f"v{len(self.name) + 1}"
+        self.inputs = {self.name[v]: graph.payload[v] for v in inputs}  # v1: "x"
         self.scratch = Graph()  # the rules are rebuilt here on symbols named v1, v2, ...
 
     def ref(self, v: int, mark=lambda name: name) -> Expr:
@@ -254,13 +270,23 @@ def trace(outputs, wrt=None, *, at: dict | None = None, mode: str = "forward",
     return _reverse(graph, order, inputs if targets is None else targets, outs, values, namer, seed, at)
 
 
-def _primal_rows(graph, order, values, namer, outs):
+def _ordered(graph: Graph, v: int) -> bool:
+    """Whether node v's arguments need numbers: several, not constants, and their order matters."""
+    return graph.ops[v] in OPS and not OPS[graph.ops[v]].commutative and sum(graph.ops[a] != "const" for a in graph.args[v]) > 1
+
+
+def _primal_rows(graph, order, values, namer, outs, edges):
     rows = []
     out_ids = {e.id for e in outs}
     for v in order:
         if graph.ops[v] == "const":
             continue
         name = namer.name[v]
+        ordered = _ordered(graph, v)
+        for i, a in enumerate(graph.args[v]):
+            edge = (namer.name.get(a), name, str(i + 1) if ordered else "", "")  # position, where order matters
+            if edge[0] and edge not in edges:
+                edges.append(edge)
         op = graph.payload[v] if graph.ops[v] == "symbol" else namer.text(v)
         row = {"step": len(rows) + 1, "variable": name + (" (output)" if v in out_ids else ""),
                "operation": op, "shape": fmt(graph.shapes[v]), "value": _value(values[v])}
@@ -287,7 +313,8 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
     tangent_exprs = tangents(nodes, seeds)
     env = {Expr(graph, v): values[v] for v in inputs}
     tangent_values = evaluate(tangent_exprs, env)
-    rows = _primal_rows(graph, order, values, namer, outs)
+    edges: list = []
+    rows = _primal_rows(graph, order, values, namer, outs, edges)
     for row, e, t in zip(rows, nodes, tangent_values):
         v = e.id
         row["tangent"] = t
@@ -300,6 +327,7 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
             p = namer.partial(v, i)
             if p is not None:
                 terms.append(_times(p, _dot(namer.name[a])))
+            edges.append((_dot(namer.name[a]), _dot(namer.name[v]), p or "", terms[-1] if p else ""))
         rule = " + ".join(terms).replace("+ -", "- ") if terms else "0"
         if OPS[graph.ops[v]].shape is not None:  # an array op: its own forward rule
             rule = namer.tangent(v)
@@ -307,7 +335,7 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
             rule = f"select({rule})"
         row["local derivative"] = f"{_dot(namer.name[v])} = {rule}"
     return Trace("forward", _columns(graph, order, ["step", "variable", "operation", "value",
-                                                    "local derivative", "tangent"]), rows)
+                                                    "local derivative", "tangent"]), rows, namer.inputs, edges)
 
 
 def _columns(graph, order, columns):
@@ -322,7 +350,8 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
         if len(outs) != 1:
             raise ValueError("trace: several outputs: give their weights as seed={output: weight}")
         seed = {outs[0]: 1.0}
-    rows = _primal_rows(graph, order, values, namer, outs)
+    edges: list = []
+    rows = _primal_rows(graph, order, values, namer, outs, edges)
     for r in rows:
         r["sweep"] = "primal"
     adjoint: dict = {}  # node -> adjoint value (a float, or an array)
@@ -369,8 +398,9 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
             first = a not in adjoint
             adjoint[a] = contribution if first else adjoint[a] + contribution
             target = _bar(namer.name[a])
+            edges.append((flow, target, p if p is not None else "", local))
             rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": target,
                          "operation": f"{target} = {'' if first else target + ' + '}{local}",
                          "local derivative": p, "adjoint": adjoint[a]})
     return Trace("reverse", _columns(graph, order, ["step", "sweep", "variable", "operation", "value",
-                                                    "local derivative", "adjoint"]), rows)
+                                                    "local derivative", "adjoint"]), rows, namer.inputs, edges)
