@@ -191,7 +191,7 @@ def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
         for v in outputs:
             b = _bar(v)
             if b in nodes:
-                lines.append(f'  {_node_id(v)} -> {_node_id(b)} [style=dashed, constraint=false, label="seed"];')
+                lines.append(f'  {_node_id(v)} -> {_node_id(b)} [style=dashed, constraint=false];')
     lines.append("}")
     return Picture("\n".join(lines) + "\n")
 
