@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba import types
 
-from . import cache, compiler, kernels, numba_cache, vecmath
+from . import cache, cluster, compiler, kernels, numba_cache, vecmath
 from . import shapes as S
 from ._version import __version__
 from .lowering.intrinsics import simd_ops
@@ -198,6 +198,10 @@ class ArrayCompiled:
         if len(args) != len(self._groups):
             raise TypeError(f"expected {len(self._groups)} argument(s) ({', '.join(labels)}), "
                             f"got {len(args)}")
+        if cluster.any_dask(args):  # it would be computed into memory, silently
+            raise TypeError("a function of an array graph takes NumPy arrays, not Dask arrays; for a loss "
+                            "summed over rows of Dask data, give the data to ga.scipy_objective, "
+                            "ga.gradient_descent or ga.newton (data={X: dask_X, ...}; docs/cluster.md)")
         values, sizes, k = [], {}, 0
         for label, group, a in zip(labels, self._groups, args):
             arr = a if type(a) is np.ndarray and a.dtype == _FLOAT64 else compiler._as_float_array(a, label)

@@ -38,7 +38,7 @@ import numpy as np
 from numba import types
 from numba.core.registry import CPUDispatcher
 
-from . import cache, fastcall, kernels, numba_cache, vecmath, wrapper
+from . import cache, cluster, fastcall, kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
 from .expr import Expr, Vector, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
@@ -587,6 +587,8 @@ class Compiled(CPUDispatcher):
         that dtype and shape has been seen, so masked arrays are refused here."""
         if any(isinstance(a, np.ma.MaskedArray) for a in args):
             raise TypeError(_MASKED)
+        if not kwargs and cluster.any_dask(args):
+            return cluster.batch_call(self, args)
         if not kwargs:
             if len(args) != len(self.layout.in_sizes):
                 raise TypeError(self._arity_message(args))
@@ -694,6 +696,8 @@ class Compiled(CPUDispatcher):
         sizes = self.layout.in_sizes
         if len(args) != len(sizes):
             raise TypeError(self._arity_message(args))
+        if cluster.any_dask(args):  # lazily, one task per block
+            return cluster.batch_call(self, args)
         arrays, batch_shapes = [], []
         for g, (label, size, a) in enumerate(zip(self._in_labels, sizes, args)):
             if type(a) is np.ndarray and a.dtype == _FLOAT64:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import cluster
 from .compiler import _has_arrays, compile_grad
 from .compiler import compile as ga_compile
 from .derivatives import hessian, hvp
@@ -72,9 +73,14 @@ class _Problem:
         clash = sorted({s.name for s in self.data_syms} & {s.name for s in self.syms})
         if clash:
             raise ValueError(f"{what}: {', '.join(clash)} are both parameters and data")
-        self.data_values = [_input_value(s, v) for s, v in zip(keys, data.values())]
+        raw = list(data.values())
+        dask_data = cluster.any_dask(raw)  # kept lazy: evaluated chunk by chunk where the data are
+        self.data_values = raw if dask_data else [_input_value(s, v) for s, v in zip(keys, raw)]
         sizes: dict = {}
         for s, v in zip(self.data_syms, self.data_values):
+            if dask_data and any(math.isnan(d) for d in np.shape(v)):
+                raise ValueError(f"{what}: the Dask data {s.name} has axes of unknown length (shape "
+                                 f"{np.shape(v)}): call .compute_chunk_sizes() on it first")
             try:
                 S.bind(sizes, s.name, s.shape, np.shape(v))
             except ValueError as e:
@@ -88,6 +94,7 @@ class _Problem:
         self.arrays = _has_arrays([f, *self.syms, *self.data_syms])
         self.sizes = [math.prod(shape) for shape in self.shapes]
         self._fg = None
+        self.rows = cluster.RowData(f, self.syms, keys, raw, sizes, what) if dask_data else None
 
     def flat(self, x0) -> np.ndarray:
         """``x0`` (a flat vector, or one value per parameter) as one flat vector."""
@@ -132,6 +139,13 @@ class _Problem:
 
     def value_and_grad(self):
         """x -> (f, gradient as a flat vector), compiled once."""
+        if self._fg is None and self.rows is not None:  # summed over chunks of Dask data
+
+            def fg(x):
+                value, grads = self.rows.value_and_grad(self.split(x))
+                return value, _join(grads)
+
+            self._fg = fg
         if self._fg is None:
             fn = compile_grad(self.f, self.syms, data=self.data_syms)
             if self.arrays:  # one argument per parameter, one gradient per parameter
@@ -160,6 +174,9 @@ class _Problem:
                                    *self.data_values)[0]
         with graph:
             vs = [symbols(name, shape=s.shape) for name, s in zip(names, self.syms)]
+        if self.rows is not None:
+            hv = self.rows.hvp(vs)
+            return lambda x, v: _join(hv(self.split(x), self.split(np.asarray(v, dtype=np.float64))))
         fn = ga_compile(hvp(self.f, self.syms, vs), [*self.syms, *vs, *self.data_syms])
         return lambda x, v: _join(fn(*self.split(x), *self.split(np.asarray(v, dtype=np.float64)),
                                      *self.data_values))
