@@ -67,8 +67,9 @@ def batch_call(fn, args):
     signature += "->" + ",".join(f"(o{g})" if s else "()" for g, s in enumerate(out_sizes))
     out_dims = {f"o{g}": s for g, s in enumerate(out_sizes) if s}
     nout = len(out_sizes)
-    result = da.apply_gufunc(_Blocks(fn, fn._single), signature, *ins, output_dtypes=(float,) * nout
-                             if nout > 1 else float, output_sizes=out_dims, allow_rechunk=True, vectorize=False)
+    dtypes = (float,) * nout if nout > 1 else float
+    result = da.apply_gufunc(_Blocks(fn, fn._single), signature, *ins, output_dtypes=dtypes,
+                             output_sizes=out_dims, allow_rechunk=True, vectorize=False)
     if nout == 1 and not fn._single:
         return (result,)
     return result
@@ -110,7 +111,8 @@ class RowSplit:
             if any(isinstance(d, str) and S.split(d)[0] == n for d in s.shape):
                 raise ValueError(f"{what}: the parameter {s.name} has the rows' size {n!r} in its shape "
                                  f"{S.fmt(s.shape)}: with Dask data, parameters are shared by all rows")
-        kind: dict[int, str] = {}  # free (of the rows), row (row-wise), col (rows as columns), sum (affine in row sums)
+        # free (of the rows), row (row-wise), col (the rows as columns), sum (affine in row sums)
+        kind: dict[int, str] = {}
         part: dict[int, tuple] = {}  # a "sum" node's (part free of the data or None, part linear in row sums)
         new: dict[int, Expr] = {}  # nodes rebuilt with symbols for the size nodes
         self.size_syms: list = []
@@ -135,8 +137,8 @@ class RowSplit:
                 with graph:
                     new[v] = symbols(_fresh_name(graph, "_rows_size"))
                 self.size_syms.append(new[v])
-                self.size_values.append(float(math.prod(S.resolve(tuple(graph.shapes[args[0]][k] for k in params),
-                                                                  sizes))))
+                counted = tuple(graph.shapes[args[0]][k] for k in params)
+                self.size_values.append(float(math.prod(S.resolve(counted, sizes))))
                 kind[v] = "free"
             elif op == "symbol":
                 kind[v] = "row" if v in rows else "free"
@@ -315,7 +317,8 @@ class RowData:
         are the symbols of v, one per parameter."""
         from .derivatives import hvp
 
-        fns = [None if e is None else self._compiled(what, lambda e=e: hvp(e, self.params, directions), directions)
+        fns = [None if e is None
+               else self._compiled(what, lambda e=e: hvp(e, self.params, directions), directions)
                for what, e in (("rows hvp", self.split.rows), ("free hvp", self.split.free))]
         return lambda params, v: self._total(*fns, [*params, *v])
 

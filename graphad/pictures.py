@@ -35,8 +35,8 @@ from .trace import BAR, DOT, _bar, _dot, _ordered, trace
 COLOURS = {"primal": "#cfe2f3", "tangent": "#d9ead3", "adjoint": "#f4cccc"}
 _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "dmul": "×", "div": "÷", "neg": "−", "pow": "^",
             "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
-_HEAD = ['digraph graphad {', '  rankdir=LR; graph [fontname="Helvetica"]; node [fontname="Helvetica", fontsize=11]; '
-         'edge [fontname="Helvetica", fontsize=9, fontcolor="#555555"];']
+_HEAD = ['digraph graphad {', '  rankdir=LR; graph [fontname="Helvetica"]; node [fontname="Helvetica", '
+         'fontsize=11]; edge [fontname="Helvetica", fontsize=9, fontcolor="#555555"];']
 
 
 class PictureError(RuntimeError):
@@ -139,8 +139,8 @@ def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
                 nodes[d] = [r.get("local derivative", f"{d} = 0"), format_value(r["tangent"])]
                 if v in outputs:
                     name = v if len(outputs) > 1 else "f"
-                    what = (f"∂{name}/∂{inputs[unit[0]]}" if len(unit) == 1 and format_value(seeds[unit[0]]) == "1"
-                            else f"tangent of {name}")
+                    one = len(unit) == 1 and format_value(seeds[unit[0]]) == "1"
+                    what = f"∂{name}/∂{inputs[unit[0]]}" if one else f"tangent of {name}"
                     nodes[d][1] = f"{what} = {nodes[d][1]}"
         if t.mode == "reverse" and "adjoint" in parts:
             terms: dict[str, list] = {}
@@ -170,13 +170,15 @@ def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
         names = [n for n in nodes if _kind(n) == kind]
         if kind not in parts or not names:
             continue
-        lines.append(f'  subgraph cluster_{kind} {{ label="{_esc(titles[kind])}"; style=rounded; color="#999999";')
+        lines.append(f'  subgraph cluster_{kind} {{ label="{_esc(titles[kind])}"; style=rounded; '
+                     'color="#999999";')
         for n in names:
             plain = "v" + re.sub(r"\D", "", n)  # v̄12 -> v12
             box = plain in inputs
             marked = (plain in outputs) if kind != "adjoint" else box
-            lines.append(f'    {_node_id(n)} [label="{_lines(*nodes[n])}", shape={"box" if box else "ellipse"}, '
-                         f'style=filled, fillcolor="{COLOURS[kind]}"{", peripheries=2" if marked else ""}];')
+            lines.append(f'    {_node_id(n)} [label="{_lines(*nodes[n])}", '
+                         f'shape={"box" if box else "ellipse"}, style=filled, fillcolor="{COLOURS[kind]}"'
+                         f'{", peripheries=2" if marked else ""}];')
         lines.append("  }")
     for a, b, label in edges:
         if a not in nodes or b not in nodes:

@@ -272,7 +272,8 @@ def trace(outputs, wrt=None, *, at: dict | None = None, mode: str = "forward",
 
 def _ordered(graph: Graph, v: int) -> bool:
     """Whether node v's arguments need numbers: several, not constants, and their order matters."""
-    return graph.ops[v] in OPS and not OPS[graph.ops[v]].commutative and sum(graph.ops[a] != "const" for a in graph.args[v]) > 1
+    op = OPS.get(graph.ops[v])
+    return op is not None and not op.commutative and sum(graph.ops[a] != "const" for a in graph.args[v]) > 1
 
 
 def _primal_rows(graph, order, values, namer, outs, edges):
@@ -284,7 +285,7 @@ def _primal_rows(graph, order, values, namer, outs, edges):
         name = namer.name[v]
         ordered = _ordered(graph, v)
         for i, a in enumerate(graph.args[v]):
-            edge = (namer.name.get(a), name, str(i + 1) if ordered else "", "")  # position, where order matters
+            edge = (namer.name.get(a), name, str(i + 1) if ordered else "", "")  # the position, if it matters
             if edge[0] and edge not in edges:
                 edges.append(edge)
         op = graph.payload[v] if graph.ops[v] == "symbol" else namer.text(v)
@@ -334,8 +335,9 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
         elif OPS[graph.ops[v]].jvp is not None:  # a selection: where, maximum, minimum
             rule = f"select({rule})"
         row["local derivative"] = f"{_dot(namer.name[v])} = {rule}"
-    return Trace("forward", _columns(graph, order, ["step", "variable", "operation", "value",
-                                                    "local derivative", "tangent"]), rows, namer.inputs, edges)
+    columns = _columns(graph, order, ["step", "variable", "operation", "value", "local derivative",
+                                      "tangent"])
+    return Trace("forward", columns, rows, namer.inputs, edges)
 
 
 def _columns(graph, order, columns):
@@ -402,5 +404,6 @@ def _reverse(graph, order, inputs, outs, values, namer, seed, at):
             rows.append({"step": len(rows) + 1, "sweep": "adjoint", "variable": target,
                          "operation": f"{target} = {'' if first else target + ' + '}{local}",
                          "local derivative": p, "adjoint": adjoint[a]})
-    return Trace("reverse", _columns(graph, order, ["step", "sweep", "variable", "operation", "value",
-                                                    "local derivative", "adjoint"]), rows, namer.inputs, edges)
+    columns = _columns(graph, order, ["step", "sweep", "variable", "operation", "value", "local derivative",
+                                      "adjoint"])
+    return Trace("reverse", columns, rows, namer.inputs, edges)
