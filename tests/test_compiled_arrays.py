@@ -313,3 +313,22 @@ def test_lists_of_inputs_hold_scalars_and_lists_of_outputs_come_back_as_tuples()
     loss = ga.sum(Z * Z) * b
     assert ga.compile_grad(loss, b, data=[Z])(2.0, np.ones(2)) == (4.0, 2.0)
     assert ga.compile_grad(loss, [b], data=[Z])(2.0, np.ones(2)) == (4.0, (2.0,))
+
+
+def test_fixed_inner_axes_are_indexed_flat_and_squares_are_products(rng):
+    """J[i, 0], J[i, 1], J[i, 2] of an (n, 3) output go through a flat view (a constant
+    stride, which the loop vectoriser can use), and x**2 and x**-1 are x*x and 1/x, as
+    the scalar passes make them: equal to pow bit for bit, at no call."""
+    t = ga.symbols("t", shape=("n",))
+    a, b = ga.symbols("a b")
+    X = ga.symbols("X", shape=("n", 2))
+    outs = [ga.stack([ga.exp(-b * t), a * t**2, t**-1.0], axis=1), X**2 + X[:, 0:1]]
+    fn = ga.compile(outs, [a, b, t, X], exact_math=True)
+    assert "f[i0 * 3 + 1" in fn.source and "f[i0 * 2 + i1]" in fn.source
+    assert "pow" not in fn.source
+    tv, Xv = rng.uniform(-2, 2, 50), rng.uniform(-2, 2, (50, 2))
+    got = fn(0.7, 1.3, tv, Xv)
+    want = ga.evaluate(outs, {a: 0.7, b: 1.3, t: tv, X: Xv})
+    np.testing.assert_allclose(got[0][:, 0], want[0][:, 0], rtol=1e-15)  # libm's exp against NumPy's
+    np.testing.assert_array_equal(got[0][:, 1:], want[0][:, 1:])  # the same products and quotients
+    np.testing.assert_array_equal(got[1], want[1])

@@ -44,7 +44,9 @@ from ..registry import OPS
 
 ALIASES = ("broadcast_to", "slice", "pad", "transpose", "stop_gradient")  # read through by index arithmetic
 REDUCTIONS = ("sum", "max")
-_NAME = re.compile(r"\b[vxr][0-9]+\b")  # the names of arrays and values in generated lines
+# the names of arrays and values in generated lines (an array's flat view adds an f)
+_NAME = re.compile(r"\b([vxr][0-9]+)(f?)\b")
+_FLAT = re.compile(r"\b([vxrac][0-9]+)f\[")
 _FRESH = ("member", "reduce", "matmul", "take", "scatter_add", "concatenate", "copy")
 
 
@@ -158,6 +160,7 @@ class _Writer:
         self.consts: list[int] = []
         self.slice_checks: list[tuple] = []
         self.buffers: list[tuple] = []  # (name, shape, fill)
+        self.buffer_names: set[str] = set()
         self.view_of: dict[str, str] = {}  # a view's name -> the name of the array it views
         self.lines: list[str] = []
         self.group: _Group | None = None
@@ -244,7 +247,20 @@ class _Writer:
                 inner.append(q)
             value = self.read(args[0], inner)
             return f"({value} if {' and '.join(conds)} else 0.0)" if conds else value
-        return f"{self.array(i)}[{', '.join(idx)}]"
+        return self.at(self.array(i), shape, idx)
+
+    def at(self, name: str, shape, idx: list[str]) -> str:
+        """The element of array ``name`` (of ``shape``) at ``idx``. A kernel argument whose
+        axes after the first have fixed sizes is read through a flat view, ``name``
+        with ``f`` appended: the constant stride lets the loop vectoriser treat
+        ``J[i, 0], J[i, 1], J[i, 2]`` as one interleaved access."""
+        if len(shape) < 2 or not all(isinstance(d, int) for d in shape[1:]) or not (
+                name in self.buffer_names or name[0] in "ac"):
+            return f"{name}[{', '.join(idx)}]"
+        flat = idx[0]
+        for j, d in zip(idx[1:], shape[1:]):
+            flat = f"{flat if flat.isidentifier() else f'({flat})'} * {d} + {j}"
+        return f"{name}f[{flat}]"
 
     def position(self, j: str, start: int, step: int, whole) -> str:
         """Where element ``j`` of the slice ``start::step`` of an axis of size ``whole``
@@ -254,18 +270,25 @@ class _Writer:
             start = f"{self.dim(whole)} - {-start}"
         return f"{start} + {j}" if start != 0 else j
 
+    def constant(self, a) -> float | None:
+        """The value of node ``a`` where it is a number (broadcast or not), else None."""
+        while self.nodes[a][0] == "broadcast_to":
+            a = self.nodes[a][1][0]
+        return float(self.nodes[a][2]) if self.nodes[a][0] == "const" and not self.shape(a) else None
+
     def code(self, op, args, texts) -> str:
         """An elementwise op on its arguments' texts."""
         if op == "dmul":  # the chain product by a finite nonzero constant is a plain product
             if self.assume_finite:  # so is every chain product, where no value is inf or nan
                 return f"({texts[0]} * {texts[1]})"
             for a in args:
-                while self.nodes[a][0] == "broadcast_to":
-                    a = self.nodes[a][1][0]
-                c = self.nodes[a][2] if self.nodes[a][0] == "const" and not self.shape(a) else 0.0
-                if c != 0.0 and math.isfinite(c):
+                c = self.constant(a)
+                if c is not None and c != 0.0 and math.isfinite(c):
                     return f"({texts[0]} * {texts[1]})"
             return f"dmul({texts[0]}, {texts[1]})"
+        if op == "pow" and self.constant(args[1]) in (2.0, -1.0):  # as the scalar passes do: both
+            x = texts[0]  # are correctly rounded, so x*x and 1/x equal pow bit for bit
+            return f"({x} * {x})" if self.constant(args[1]) == 2.0 else f"(1.0 / {x})"
         if op in self.simd:
             self.simd_used.add(op)
             return f"simd_{op}({', '.join(texts)})"
@@ -335,6 +358,7 @@ class _Writer:
         """An array argument that the caller allocates for each call, filled with ``fill``
         (None: left uninitialised): kernels allocate nothing themselves."""
         self.buffers.append((name, shape, fill))
+        self.buffer_names.add(name)
         self.layout[name] = "C"
         return name
 
@@ -342,8 +366,9 @@ class _Writer:
         """A new array ``name`` holding node ``i``, written by a loop."""
         shape = self.shape(i)
         idx = [f"i{k}" for k in range(len(shape))]
-        self.out.extend(self.loops(shape, [f"{name}[{', '.join(idx)}] = {self.read(i, idx)}"]))
-        return self.alloc(name, shape)
+        self.alloc(name, shape)
+        self.out.extend(self.loops(shape, [f"{self.at(name, shape, idx)} = {self.read(i, idx)}"]))
+        return name
 
     def loops(self, shape, body: list[str], parallel: bool = True) -> list[str]:
         lines = []
@@ -491,16 +516,15 @@ class _Writer:
             body.append(f"t{m} = {text}")
             if m in outputs or any(u not in members for u in self.users[m]):
                 self.var[m] = self.alloc(f"v{m}", shape)
-                body.append(f"v{m}[{', '.join(idx)}] = t{m}")
+                body.append(f"{self.at(f'v{m}', shape, idx)} = t{m}")
         for r in g.reductions:
             op, (a,), (axes, keepdims), shape = self.nodes[r]
             value = self.read(a, idx)
             name = self.var[r] = f"v{r}"
             if shape:
-                at = ", ".join("0" if k in axes else idx[k] for k in range(len(g.shape))
-                               if keepdims or k not in axes)
-                target = f"{name}[{at}]"
+                at = ["0" if k in axes else idx[k] for k in range(len(g.shape)) if keepdims or k not in axes]
                 self.alloc(name, shape, 0.0 if op == "sum" else -math.inf)
+                target = self.at(name, shape, at)
                 prange_ok = prange_ok and 0 not in axes
             else:
                 target = name
@@ -515,7 +539,8 @@ class _Writer:
         for u, parts, accumulate in g.placements:
             name = self.var[u] = self.alloc(f"v{u}", self.shape(u), 0.0 if accumulate else None)
             for _, m, target in parts:
-                body.append(f"{name}[{', '.join(target)}] {'+=' if accumulate else '='} {self.read(m, idx)}")
+                body.append(f"{self.at(name, self.shape(u), target)} {'+=' if accumulate else '='} "
+                            f"{self.read(m, idx)}")
             prange_ok = prange_ok and not accumulate  # two iterations may add into one place
         self.group = None
         self.lines.extend(lines + self.loops(g.shape, body, prange_ok))
@@ -557,7 +582,7 @@ class _Writer:
                 inner = self.shape(a)
                 idx = [f"i{k}" for k in range(len(inner))]
                 at = [f"{offset} + i{k}" if k == params and offset else f"i{k}" for k in range(len(inner))]
-                out.extend(self.loops(inner, [f"{name}[{', '.join(at)}] = {self.read(a, idx)}"]))
+                out.extend(self.loops(inner, [f"{self.at(name, shape, at)} = {self.read(a, idx)}"]))
                 offset += inner[params]
         else:
             raise NotImplementedError(f"the array op {op} cannot be compiled yet")
@@ -602,12 +627,12 @@ class _Writer:
         if op == "take":
             if shape:
                 self.alloc(name, shape)
-            target = f"{name}[{', '.join(lead + mid + tail)}]" if shape else name
+            target = self.at(name, shape, lead + mid + tail) if shape else name
             body.append(f"{target} = {self.read(x, lead + ['k'] + tail)}")
             self.out.extend(self.loops(loop_shape, body, parallel=False))  # a loop that raises runs serially
         else:
             self.alloc(name, shape, 0.0)
-            body.append(f"{name}[{', '.join(lead + ['k'] + tail)}] += {self.read(x, lead + mid + tail)}")
+            body.append(f"{self.at(name, shape, lead + ['k'] + tail)} += {self.read(x, lead + mid + tail)}")
             self.out.extend(self.loops(loop_shape, body, parallel=False))  # two points may add to one place
 
     def finish(self) -> Lowered:
@@ -628,6 +653,8 @@ class _Writer:
                 *names]
         head = [f"def kernel({', '.join(args)}):"]
         head += [f"    d{k} = sz[{k}]" for k in range(len(self.dims))]
+        flat = dict.fromkeys(n for line in self.lines for n in _FLAT.findall(line))
+        head += [f"    {n}f = {n}.reshape({n}.size)" for n in flat]  # kernel arguments: C order
         body = self.lines + [f"return ({''.join(r + ', ' for r in scalars or ['0.0']).rstrip(' ')})"]
         source = "\n".join(head + ["    " + line for line in body]) + "\n"
         nonempty = set()
@@ -657,7 +684,7 @@ class _Writer:
         first, last, step = {}, {}, -1
         for line in self.lines:
             step += not line.startswith(" ")
-            for name in _NAME.findall(line):
+            for name, _ in _NAME.findall(line):
                 while name in self.view_of:
                     name = self.view_of[name]
                 first.setdefault(name, step)
@@ -676,7 +703,7 @@ class _Writer:
                 reuse[1] = last[name]
         renamed = {n: b for n, b in slot.items() if n != b}
         if renamed:
-            rename = lambda m: renamed.get(m.group(0), m.group(0))  # noqa: E731
+            rename = lambda m: renamed.get(m.group(1), m.group(1)) + m.group(2)  # noqa: E731
             self.lines = [_NAME.sub(rename, line) for line in self.lines]
         return slot
 
