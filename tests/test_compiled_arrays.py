@@ -332,3 +332,25 @@ def test_fixed_inner_axes_are_indexed_flat_and_squares_are_products(rng):
     np.testing.assert_allclose(got[0][:, 0], want[0][:, 0], rtol=1e-15)  # libm's exp against NumPy's
     np.testing.assert_array_equal(got[0][:, 1:], want[0][:, 1:])  # the same products and quotients
     np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_the_chain_product_in_loops_equals_the_evaluators_bit_for_bit():
+    """dmul is the product with a fix-up behind a branch that only zero and nan
+    products take: 0 * inf and 0 * nan are 0, and -0.0 * 5 is 0.0, as in the evaluator."""
+    import numba
+
+    from graphad.lowering.intrinsics import dmul
+    from graphad.ops import _dmul_value
+
+    @numba.njit
+    def products(a, b):
+        out = np.empty(a.size)
+        for i in range(a.size):
+            out[i] = dmul(a[i], b[i])
+        return out
+
+    special = np.array([0.0, -0.0, 1.0, -2.0, np.inf, -np.inf, np.nan, 1e-200, -1e-200, 5e-324])
+    a, b = (m.ravel() for m in np.meshgrid(special, special))
+    with np.errstate(invalid="ignore", under="ignore"):
+        want = _dmul_value(a, b)
+    np.testing.assert_array_equal(products(a, b).view(np.int64), want.view(np.int64))

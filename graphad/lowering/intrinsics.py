@@ -3,7 +3,8 @@ inlined where they are used, as the scalar compiler's IR templates are.
 
 Numba compiles a Python conditional expression to branches, which keep a loop
 from being vectorised; ``dmul`` (the chain product, zero if either factor is
-zero, even times inf or nan) is a ``select`` here, as in the scalar compiler.
+zero, even times inf or nan) is the product with a fix-up behind a branch
+that a zero or nan product takes, which the vectoriser if-converts.
 """
 
 import functools
@@ -20,15 +21,26 @@ from ..registry import OPS
 
 @intrinsic
 def dmul(typingctx, a, b):
-    """``0.0 if a == 0.0 or b == 0.0 else a * b``, without branches."""
+    """``0.0 if a == 0.0 or b == 0.0 else a * b``: the product, and a fix-up only
+    where it is zero or nan."""
     if a != types.float64 or b != types.float64:
         return None
 
     def codegen(context, builder, signature, args):
         x, y = args
         zero = ir.Constant(ir.DoubleType(), 0.0)
-        either = builder.or_(builder.fcmp_ordered("==", x, zero), builder.fcmp_ordered("==", y, zero))
-        return builder.select(either, zero, builder.fmul(x, y))
+        product = builder.fmul(x, y)
+        # only a zero or nan product can differ (-0.0 * 5 is 0.0, 0 * inf is 0): a branch
+        # that is seldom taken, which the loop vectoriser turns back into selects
+        before = builder.block
+        with builder.if_then(builder.fcmp_unordered("==", product, zero), likely=False):
+            either = builder.or_(builder.fcmp_ordered("==", x, zero), builder.fcmp_ordered("==", y, zero))
+            fixed = builder.select(either, zero, product)
+            fixing = builder.block
+        result = builder.phi(ir.DoubleType())
+        result.add_incoming(product, before)
+        result.add_incoming(fixed, fixing)
+        return result
 
     return types.float64(types.float64, types.float64), codegen
 
