@@ -12,6 +12,7 @@ source). docs/cluster.md tells the whole story.
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 
 import numpy as np
@@ -27,12 +28,41 @@ def any_dask(args) -> bool:
     return "dask.array" in sys.modules and any(is_dask(a) for a in args)
 
 
+def is_rows(sym, value) -> bool:
+    """Whether ``value``, data for the symbol ``sym``, is Dask data in rows: a Dask
+    array for a symbol whose first axis is a size name. Other Dask data (a
+    number, a small table) are computed and sent to every chunk."""
+    return is_dask(value) and bool(sym.shape) and isinstance(sym.shape[0], str)
+
+
+class _Remote:
+    """A compiled function on its way to the workers. It travels pickled and is
+    unpickled (loaded from the worker's cache, or compiled) by the first task
+    that calls it, so a failure there, such as an op the worker has not
+    registered, is that task's error, which Dask reports to the caller; raised
+    while Dask reads its messages, it would leave the computation waiting."""
+
+    def __init__(self, fn):
+        self.fn, self.data = fn, None
+
+    def __getstate__(self):
+        return pickle.dumps(self.fn) if self.data is None else self.data
+
+    def __setstate__(self, data):
+        self.fn, self.data = None, data
+
+    def __call__(self, *args):
+        if self.fn is None:
+            self.fn = pickle.loads(self.data)
+        return self.fn(*args)
+
+
 class _Blocks:
     """The function that runs on each block: the compiled function, its outputs
     as apply_gufunc wants them (one array, or a tuple of them)."""
 
     def __init__(self, fn, single: bool):
-        self.fn, self.single = fn, single
+        self.fn, self.single = _Remote(fn), single
 
     def __call__(self, *blocks):
         out = self.fn(*blocks)
@@ -63,6 +93,12 @@ def batch_call(fn, args):
         if size and is_dask(a):
             a = a.rechunk({a.ndim - 1: -1})  # a vector in one chunk; the point axes keep theirs
         ins.append(a if a.dtype == np.float64 else a.astype(np.float64))
+    points = [a.shape[:-1] if size else a.shape for a, size in zip(ins, sizes)]
+    if not any(math.isnan(d) for p in points for d in p):
+        try:
+            np.broadcast_shapes(*points)
+        except ValueError:
+            raise ValueError(f"the arguments' point shapes {points} do not broadcast") from None
     signature = ",".join(f"(i{g})" if s else "()" for g, s in enumerate(sizes))
     signature += "->" + ",".join(f"(o{g})" if s else "()" for g, s in enumerate(out_sizes))
     out_dims = {f"o{g}": s for g, s in enumerate(out_sizes) if s}
@@ -76,10 +112,6 @@ def batch_call(fn, args):
 
 
 # --- losses summed over chunks of rows ---------------------------------------------------------
-
-_LINEAR = {"add", "sub", "neg", "mul", "div", "dmul", "sum", "broadcast_to", "reshape", "transpose", "matmul",
-           "stop_gradient"}
-
 
 class NotRowSum(ValueError):
     """The loss is not a sum over the rows of the Dask data."""
@@ -152,7 +184,9 @@ class RowSplit:
             elif "sum" in ks:
                 part[v] = self._affine(v, op, args, ks, params, shape, part, node, refuse, apply, broadcast)
                 kind[v] = "sum"
-            elif op == "sum" and 0 in params[0] or op == "matmul" and ks == ["col", "row"]:
+                if n in shape:
+                    refuse(v, f"{op} spreads a sum over rows back over the rows")
+            elif ks == ["row"] and op == "sum" and 0 in params[0] or op == "matmul" and ks == ["col", "row"]:
                 kind[v], part[v] = "sum", (None, node(v))  # a row sum: X.T @ r sums over rows too
             elif "col" in ks:
                 refuse(v, f"{op} of the rows turned into columns")
@@ -163,6 +197,8 @@ class RowSplit:
                 kind[v] = "row"
             else:
                 refuse(v, f"{op} mixes rows or moves the rows' axis")
+            if kind[v] == "row" and n in shape[1:]:
+                refuse(v, f"{op} puts the rows' size {n!r} in an axis other than the first")
         if kind[f.id] == "row":
             refuse(f.id, "f is not summed over the rows")
         self.free, self.rows = (node(f.id), None) if kind[f.id] == "free" else part[f.id]
@@ -170,6 +206,9 @@ class RowSplit:
     @staticmethod
     def _affine(v, op, args, ks, params, shape, part, node, refuse, apply, broadcast):
         """(free part, linear part) of node v, which is affine in some row sums."""
+        from .array_ops import zeros
+
+        graph = node(v).graph
         if "row" in ks or "col" in ks:
             refuse(v, f"{op} meets a sum over rows with the rows themselves (as X - mean(X, axis=0) does)")
         if op not in _LINEAR:
@@ -182,7 +221,16 @@ class RowSplit:
             free_sum = None if not free else free[0] if len(free) == 1 else free[0] + free[1]
             lin_sum = lin[0] if len(lin) == 1 else lin[0] + lin[1]
             return (None if free_sum is None else broadcast(free_sum, shape)), broadcast(lin_sum, shape)
-        if ks.count("sum") > 1 or (op == "div" and ks[1] == "sum"):
+        if op == "concatenate":  # each part's free and linear parts, zeros where it has none
+            parts = [part[a] if k == "sum" else (node(a), None) for a, k in zip(args, ks)]
+            free = [zeros(graph.shapes[a], graph) if p[0] is None else p[0] for a, p in zip(args, parts)]
+            lin = [zeros(graph.shapes[a], graph) if p[1] is None else p[1] for a, p in zip(args, parts)]
+            return apply(op, *free, params=params), apply(op, *lin, params=params)
+        if op == "div" and ks[1] == "sum":
+            refuse(v, "a division by a sum over rows is not affine in it")
+        if op == "take" and ks[1] == "sum":
+            refuse(v, "indices made of a sum over rows")
+        if ks.count("sum") > 1:
             refuse(v, f"{op} of a sum over rows by a sum over rows is not affine in them")
         k = ks.index("sum")
         free, lin = part[args[k]]
@@ -193,7 +241,7 @@ class RowSplit:
 
 
 _LINEAR = {"add", "sub", "neg", "mul", "div", "dmul", "sum", "broadcast_to", "reshape", "transpose", "matmul",
-           "stop_gradient"}
+           "stop_gradient", "slice", "pad", "take", "concatenate"}
 
 
 def _elementwise(op: str) -> bool:
@@ -219,10 +267,10 @@ def _row_wise(graph, v, ks, leading) -> bool:
     if op in ("slice", "pad"):
         spec = params if op == "slice" else params[0]
         return tuple(spec[0]) == (0, None, 1)
-    if op == "matmul":
-        return ks == ["row", "free"] and len(graph.shapes[args[0]]) == 2
-    if op == "take":
-        return ks == ["row", "free"] and params != 0
+    if op == "matmul":  # X @ W, and batches of rows
+        return ks == ["row", "free"] and len(graph.shapes[args[0]]) >= 2
+    if op == "take":  # along another axis, or an embedding: E[labels] with a label per row
+        return ks == ["row", "free"] and params != 0 or ks == ["free", "row"] and params == 0
     return False
 
 
@@ -237,12 +285,11 @@ class RowData:
         import dask
         import dask.array as da
 
-        firsts = {s.shape[0] if s.shape else None for s, v in zip(data_syms, data_values) if is_dask(v)}
+        firsts = {s.shape[0] for s, v in zip(data_syms, data_values) if is_rows(s, v)}
         n = next(iter(firsts))
-        if len(firsts) > 1 or not isinstance(n, str):
-            raise ValueError(f"{what}: the Dask data must share their first axis, one of size name (as "
-                             f"X of shape ('n', 3) and y of shape ('n',)); their first axes are "
-                             f"{sorted(map(str, firsts))}")
+        if len(firsts) > 1:
+            raise ValueError(f"{what}: the Dask data must share their first axis, the rows (as X of shape "
+                             f"('n', 3) and y of shape ('n',)); their first axes are {sorted(firsts)}")
         row_syms, rows, self.other_syms, self.other_values = [], [], [], []
         for s, v in zip(data_syms, data_values):
             if s.shape and s.shape[0] == n:
@@ -290,7 +337,7 @@ class RowData:
         total = None
         if rows_fn is not None:
             token = uuid.uuid4().hex
-            fn = dask.delayed(rows_fn, name="graphad-fn-" + token, traverse=False)
+            fn = dask.delayed(_Remote(rows_fn), name="graphad-fn-" + token, traverse=False)
             front = dask.delayed(tuple(args), name="graphad-params-" + token, traverse=False)
             back = dask.delayed(tuple(others), name="graphad-data-" + token, traverse=False)
             blocks = [a.to_delayed().ravel() for a in self.arrays]
@@ -317,8 +364,8 @@ class RowData:
         are the symbols of v, one per parameter."""
         from .derivatives import hvp
 
-        fns = [None if e is None
-               else self._compiled(what, lambda e=e: hvp(e, self.params, directions), directions)
+        fns = [None if e is None  # one output per parameter (not one Vector, for scalar parameters)
+               else self._compiled(what, lambda e=e: list(hvp(e, self.params, directions)), directions)
                for what, e in (("rows hvp", self.split.rows), ("free hvp", self.split.free))]
         return lambda params, v: self._total(*fns, [*params, *v])
 

@@ -74,7 +74,8 @@ class _Problem:
         if clash:
             raise ValueError(f"{what}: {', '.join(clash)} are both parameters and data")
         raw = list(data.values())
-        dask_data = cluster.any_dask(raw)  # kept lazy: evaluated chunk by chunk where the data are
+        # Dask data in rows are kept lazy: evaluated chunk by chunk, where they are
+        dask_data = any(cluster.is_rows(s, v) for s, v in zip(keys, raw))
         self.data_values = raw if dask_data else [_input_value(s, v) for s, v in zip(keys, raw)]
         sizes: dict = {}
         for s, v in zip(self.data_syms, self.data_values):
@@ -91,6 +92,9 @@ class _Problem:
                     raise ValueError(f"{what}: the size {d!r} of the parameter {s.name} (shape "
                                      f"{S.fmt(s.shape)}) is not bound: give data whose shapes bind it")
         self.shapes = [S.resolve(s.shape, sizes) for s in self.syms]
+        read = set(f.graph.ancestors([f.id]))  # data that f does not read are not arguments
+        kept = [(s, v) for s, v in zip(self.data_syms, self.data_values) if s.id in read]
+        self.data_syms, self.data_values = [s for s, _ in kept], [v for _, v in kept]
         self.arrays = _has_arrays([f, *self.syms, *self.data_syms])
         self.sizes = [math.prod(shape) for shape in self.shapes]
         self._fg = None

@@ -33,8 +33,10 @@ def test_dask_is_not_imported_unless_used(tmp_path):
 
 
 def test_batch_calls_on_dask_arrays_are_lazy_and_match_numpy():
+    """exact_math: SIMD math may round an element differently at a block's end (the
+    scalar remainder loop), so bit-for-bit comparisons use libm's scalar functions."""
     x, y = ga.symbols("x y")
-    fn = ga.compile(ga.exp(x) * ga.sin(y), [x, y])
+    fn = ga.compile(ga.exp(x) * ga.sin(y), [x, y], exact_math=True)
     a = da.random.random((10, 4), chunks=(4, 2))
     b = da.random.random((4,), chunks=2)
     out = fn(a, b)  # broadcast: chunks aligned by Dask
@@ -49,15 +51,17 @@ def test_batch_calls_on_dask_arrays_are_lazy_and_match_numpy():
 def test_vector_inputs_and_outputs_keep_their_axis_in_one_chunk():
     x, y = ga.symbols("x y")
     f = ga.exp(x) * y
-    g = ga.compile([ga.grad(f, [x, y]), f], [[x, y]])  # a vector of 2 in, a vector of 2 and a number out
+    g = ga.compile([ga.grad(f, [x, y]), f], [[x, y]], exact_math=True)  # in: a vector of 2; out: 2 and 1
     v = da.random.random((9, 2), chunks=(4, 1))
     grads, values = g(v)
     assert grads.shape == (9, 2) and grads.chunks == ((4, 4, 1), (2,)) and values.chunks == ((4, 4, 1),)
     ref = g(v.compute())
     np.testing.assert_array_equal(grads.compute(), ref[0])
     np.testing.assert_array_equal(values.compute(), ref[1])
-    (one,) = ga.compile([f], [x, y])(v[:, 0], v[:, 1])  # a list of one output: a tuple of one
-    np.testing.assert_array_equal(one.compute(), ga.compile(f, [x, y])(*v.compute().T))
+    (one,) = ga.compile([f], [x, y], exact_math=True)(v[:, 0], v[:, 1])  # a list of one output: a tuple
+    np.testing.assert_array_equal(one.compute(), ga.compile(f, [x, y], exact_math=True)(*v.compute().T))
+    simd = ga.compile([f], [x, y])(v[:, 0], v[:, 1])[0].compute()  # SIMD math: within a few ulp
+    np.testing.assert_allclose(simd, one.compute(), rtol=1e-15, atol=0)
 
 
 def test_batch_call_errors_are_raised_at_the_call():
@@ -67,6 +71,8 @@ def test_batch_call_errors_are_raised_at_the_call():
         g(da.ones((4, 3)))
     with pytest.raises(TypeError, match="dtype <U1"):
         ga.compile(x * y, [x, y])(da.from_array(np.array(["a", "b"])), 1.0)
+    with pytest.raises(ValueError, match=r"point shapes \[\(10,\), \(7,\)\] do not broadcast"):
+        ga.compile(x * y, [x, y])(da.ones(10, chunks=3), da.ones(7, chunks=3))
     X = ga.symbols("X", shape=("n",))
     with pytest.raises(TypeError, match="takes NumPy arrays, not Dask arrays"):
         ga.compile(ga.sum(X), [X])(da.ones(4, chunks=2))
@@ -110,6 +116,54 @@ def test_optimisers_take_dask_data():
         np.testing.assert_allclose(b_.x, a.x, rtol=1e-9, atol=1e-12)
 
 
+def test_row_sums_may_be_sliced_stacked_and_rows_may_look_up_an_embedding():
+    with ga.Graph():
+        X, labels = ga.symbols("X", shape=("n", 3)), ga.symbols("labels", shape=("n",))
+        w, E, c = ga.symbols("w", shape=(3,)), ga.symbols("E", shape=(5, 2)), ga.symbols("c")
+        sums = ga.stack([ga.sum(X @ w), ga.sum((X @ w) ** 2)])
+        loss = (ga.sum(X, axis=0)[0] * w[0] + ga.sum(sums * ga.stack([1.0, 2.0]))
+                + ga.sum(ga.take(E, labels) ** 2) + ga.mean(ga.exp(X @ w - c)) + c**2)
+    rng = np.random.default_rng(2)
+    Xv, lv = rng.normal(size=(40, 3)), np.arange(40) % 5
+    mem = ga.scipy_objective(loss, [w, E, c], data={X: Xv, labels: lv})
+    for chunks in (1, 7, 40):
+        lazy = ga.scipy_objective(loss, [w, E, c], data={X: da.from_array(Xv, chunks=(chunks, 3)),
+                                                         labels: da.from_array(lv, chunks=chunks)})
+        x0, v = np.linspace(-0.5, 0.5, 14), np.linspace(1.0, 2.0, 14)
+        assert lazy.fun(x0) == pytest.approx(mem.fun(x0), rel=1e-13)
+        np.testing.assert_allclose(lazy.jac(x0), mem.jac(x0), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(lazy.hessp(x0, v), mem.hessp(x0, v), rtol=1e-12, atol=1e-13)
+
+
+def test_hessian_products_with_scalar_parameters_and_data_of_other_kinds():
+    with ga.Graph():
+        x, y = ga.symbols("x", shape=("n",)), ga.symbols("y", shape=("n",))
+        a, b, lam = ga.symbols("a b lam")
+    loss = ga.mean((y - a * x - b) ** 2) + lam * (a**2 + b**2)
+    rng = np.random.default_rng(0)
+    xv = rng.normal(size=1000)
+    yv = 2 * xv + 1 + rng.normal(size=1000)
+    mem = ga.scipy_objective(loss, [a, b], data={x: xv, y: yv, lam: 0.01})
+    # lam as a 0-d Dask array: data without rows are computed and sent to every chunk
+    lazy = ga.scipy_objective(loss, [a, b], data={x: da.from_array(xv, chunks=250),
+                                                  y: da.from_array(yv, chunks=250), lam: da.asarray(0.01)})
+    p, v = np.array([0.5, 0.2]), np.array([1.0, 0.0])
+    np.testing.assert_allclose(lazy.hessp(p, v), mem.hessp(p, v), rtol=1e-13)
+    np.testing.assert_allclose(lazy.hess(p), mem.hess(p), rtol=1e-13)
+    r_mem = ga.newton(loss, [a, b], [0.0, 0.0], data={x: xv, y: yv, lam: 0.01})
+    r_lazy = ga.newton(loss, [a, b], [0.0, 0.0], data={x: da.from_array(xv, chunks=250),
+                                                       y: da.from_array(yv, chunks=250), lam: 0.01})
+    assert r_lazy.converged and r_lazy.iterations == r_mem.iterations
+    np.testing.assert_allclose(r_lazy.x, r_mem.x, rtol=1e-12)
+
+
+def test_data_the_loss_does_not_read_are_not_arguments():
+    with ga.Graph():
+        y = ga.symbols("y", shape=("n",))
+        b, c = ga.symbols("b c")
+    assert ga.scipy_objective(b**2 + c**2, [b, c], data={y: np.ones(4)}).fun([1.0, 2.0]) == 5.0
+
+
 def test_least_squares_with_a_row_sum_written_as_a_product():
     X, y, w = ga.symbols("X", shape=("n", 2)), ga.symbols("y", shape=("n",)), ga.symbols("w", shape=(2,))
     r = X @ w - y
@@ -131,6 +185,12 @@ def test_least_squares_with_a_row_sum_written_as_a_product():
     (lambda X, w: ga.sum((X - ga.mean(X, axis=0)) @ w), "meets a sum over rows with the rows themselves"),
     (lambda X, w: ga.sum(X.T @ X) * ga.sum(X.T @ X) * w[0], "mul of a sum over rows by a sum over rows"),
     (lambda X, w: ga.sum(X.T * 2) * w[0], "mul of the rows turned into columns"),
+    (lambda X, w: ga.sum(ga.sum(X.T, axis=0) + w[0]), "sum of the rows turned into columns"),
+    (lambda X, w: w[0] * ga.sum(ga.broadcast_to(ga.mean(X), ("n",))), "spreads a sum over rows back"),
+    (lambda X, w: w[0] * ga.sum(ga.broadcast_to(ga.reshape(X[:, 0], ("n", 1)), ("n", "n"))),
+     "puts the rows' size 'n' in an axis other than the first"),
+    (lambda X, w: w[0] * ga.sum(ga.broadcast_to(w[1], ("n", "n"))), "puts the rows' size 'n' in an axis"),
+    (lambda X, w: w[0] / ga.sum(X @ w), "a division by a sum over rows"),
     (lambda X, w: (X @ w)[0], "slice mixes rows"),
     (lambda X, w: ga.mean(X @ w, axis=None) + ga.sum(ga.exp(X), axis=1)[0], "slice mixes rows"),
 ])
@@ -171,7 +231,8 @@ def cluster(tmp_path_factory):
 def _w3():
     with ga.Graph():
         x, y, z = ga.symbols("x y z")
-    return ga.compile(ga.exp(-x * x) * ga.sin(y) + ga.log1p(z * z) * ga.cos(x * y), [x, y, z])
+    f = ga.exp(-x * x) * ga.sin(y) + ga.log1p(z * z) * ga.cos(x * y)
+    return ga.compile(f, [x, y, z], exact_math=True)
 
 
 def test_on_a_local_cluster_results_equal_the_in_memory_ones(cluster):
@@ -194,6 +255,18 @@ def test_on_a_local_cluster_results_equal_the_in_memory_ones(cluster):
     for a in lazy._problem.rows.arrays:
         where = client.who_has(a)
         assert len(where) == a.numblocks[0] and all(where.values())
+
+
+def test_an_op_the_workers_lack_is_an_error_at_the_caller_not_a_hang(cluster):
+    lc, client, _ = cluster
+    softplus = ga.define_op("softplus_only_here", lambda x: np.logaddexp(0.0, x),
+                            [lambda x, out: 1 / (1 + ga.exp(-x))],
+                            scalar=lambda x: max(x, 0.0) + np.log1p(np.exp(-abs(x))))
+    with ga.Graph():
+        x = ga.symbols("x")
+    fn = ga.compile(softplus(x), [x])
+    with pytest.raises(ValueError, match="softplus_only_here are not registered in this process"):
+        client.compute(fn(da.linspace(-1, 1, 10, chunks=5))).result(timeout=WAIT)
 
 
 def test_a_killed_worker_costs_time_not_the_result(cluster):
