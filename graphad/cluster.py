@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import pickle
 import sys
+import uuid
 
 import numpy as np
 
@@ -40,21 +41,33 @@ class _Remote:
     unpickled (loaded from the worker's cache, or compiled) by the first task
     that calls it, so a failure there, such as an op the worker has not
     registered, is that task's error, which Dask reports to the caller; raised
-    while Dask reads its messages, it would leave the computation waiting."""
+    while Dask reads its messages, it would leave the computation waiting. A
+    worker keeps the last functions it loaded, so an optimiser's later
+    iterations do not load them again."""
 
     def __init__(self, fn):
-        self.fn, self.data = fn, None
+        self.fn, self.data, self.token = fn, None, uuid.uuid4().hex
 
     def __getstate__(self):
-        return pickle.dumps(self.fn) if self.data is None else self.data
+        if self.data is None:
+            self.data = pickle.dumps(self.fn)
+        return self.token, self.data
 
-    def __setstate__(self, data):
-        self.fn, self.data = None, data
+    def __setstate__(self, state):
+        self.fn, (self.token, self.data) = None, state
 
     def __call__(self, *args):
         if self.fn is None:
-            self.fn = pickle.loads(self.data)
+            self.fn = _loaded.get(self.token)
+            if self.fn is None:
+                self.fn = pickle.loads(self.data)
+                while len(_loaded) >= 32:
+                    _loaded.pop(next(iter(_loaded)), None)
+                _loaded[self.token] = self.fn
         return self.fn(*args)
+
+
+_loaded: dict = {}  # in a worker: token -> the function, the last 32 loaded
 
 
 class _Blocks:
@@ -323,21 +336,20 @@ class RowData:
 
         if what not in self._fns:
             rows = self.row_syms if what.startswith("rows") else []
-            self._fns[what] = ga_compile(outputs(), [*self.params, *directions, *rows, *self.other_syms,
-                                                   *self.split.size_syms])
+            inputs = [*self.params, *directions, *rows, *self.other_syms, *self.split.size_syms]
+            fn = ga_compile(outputs(), inputs)
+            self._fns[what] = _Remote(fn) if rows else fn  # the rows' function runs on the workers
         return self._fns[what]
 
     def _total(self, rows_fn, free_fn, args) -> list:
         """Σ over chunks of ``rows_fn(*args, *chunk, *others)``, plus ``free_fn(*args, *others)`` here."""
-        import uuid
-
         import dask
 
         others = [*self.other_values, *self.split.size_values]
         total = None
         if rows_fn is not None:
             token = uuid.uuid4().hex
-            fn = dask.delayed(_Remote(rows_fn), name="graphad-fn-" + token, traverse=False)
+            fn = dask.delayed(rows_fn, name="graphad-fn-" + token, traverse=False)
             front = dask.delayed(tuple(args), name="graphad-params-" + token, traverse=False)
             back = dask.delayed(tuple(others), name="graphad-data-" + token, traverse=False)
             blocks = [a.to_delayed().ravel() for a in self.arrays]
