@@ -58,8 +58,11 @@ def dot_program() -> str | None:
 
 
 def _esc(text) -> str:
-    """Text inside a DOT string, on one line: a name is user text, so it cannot end the string."""
-    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
+    """Text inside a DOT string, on one line: a name is user text, so it cannot end the
+    string; control characters become spaces, and what UTF-8 cannot hold a ``?``."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    text = "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in text)
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _lines(*lines) -> str:
@@ -87,8 +90,11 @@ class Picture:
             raise PictureError(f"to write {ext} files install Graphviz (the dot program)"
                                + ("" if ext == ".pdf" else " or graphviz-pure (pip install graphviz-pure; "
                                   "graphad's own installation brings it)") + "; .dot files need neither")
-        subprocess.run([program, f"-T{ext[1:]}", "-o", path], input=self.dot.encode(), check=True,
-                       capture_output=True, timeout=120)
+        done = subprocess.run([program, f"-T{ext[1:]}", "-o", path], input=self.dot.encode(),
+                              capture_output=True, timeout=120)
+        if done.returncode:
+            raise PictureError(f"{os.path.basename(program)} could not draw the picture: "
+                               f"{done.stderr.decode(errors='replace').strip()[-500:]}")
         return path
 
     def _repr_svg_(self) -> str | None:
@@ -109,58 +115,62 @@ def _kind(name: str) -> str:
 
 
 def _node_id(name: str) -> str:
-    return _kind(name)[0] + re.sub(r"\D", "", name)  # v̄12 -> a12
+    kind = _kind(name)
+    return kind[0] + name[2 if kind != "primal" else 1:]  # v̄12 -> a12, v̇3 -> t3, v5 -> p5
 
 
-def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
-    """Traces (from ``ga.trace``) drawn node for node: see :meth:`graphad.trace.Trace.picture`."""
+def sweep_picture(traces, parts=("primal", "tangent", "adjoint"), absent=()) -> Picture:
+    """Traces (from ``ga.trace``) drawn node for node: see :meth:`graphad.trace.Trace.picture`.
+    ``absent``: the names of symbols differentiated by that the outputs do not read."""
     first = traces[0]
     inputs = first.inputs
     primal = [r for r in first.rows if r.get("sweep", "primal") == "primal"]
     outputs = [r["variable"].split()[0] for r in primal if r["variable"].endswith("(output)")]
     f = "f" if len(outputs) == 1 else "(" + " + ".join(outputs) + ")"
     nodes: dict[str, list] = {}  # node name -> label lines
-    edges: list[tuple[str, str, str]] = []
+    edges: list[tuple[str, str, str, str]] = []  # (from, to, local factor, term)
     for r in primal:
         v = r["variable"].split()[0]
         nodes[v] = [f"{v} = {r['operation']}", format_value(r["value"])]
     for t in traces:
-        kept = [e for e in t.edges if _kind(e[1]) in parts]
-        edges += [e[:3] for e in kept if _kind(e[1]) != "primal" or e[:3] not in edges]
+        edges += [e for e in t.edges if _kind(e[1]) in parts and (_kind(e[1]) != "primal" or e not in edges)]
         if t.mode == "forward" and "tangent" in parts:
-            seeds = {r["variable"]: r["tangent"] for r in t.rows if r["variable"] in inputs}
+            seeds = {v: r["tangent"] for r in t.rows if (v := r["variable"].split()[0]) in inputs}
             unit = [v for v, s in seeds.items() if format_value(s) != "0"]
             for r in t.rows:
                 v = r["variable"].split()[0]
                 d = _dot(v)
-                if v in inputs:
-                    nodes[d] = [f"{d} = seed", format_value(r["tangent"])]
-                    continue
-                nodes[d] = [r.get("local derivative", f"{d} = 0"), format_value(r["tangent"])]
+                nodes[d] = [f"{d} = seed" if v in inputs else r.get("local derivative", f"{d} = 0"),
+                            format_value(r["tangent"])]
                 if v in outputs:
                     name = v if len(outputs) > 1 else "f"
                     one = len(unit) == 1 and format_value(seeds[unit[0]]) == "1"
                     what = f"∂{name}/∂{inputs[unit[0]]}" if one else f"tangent of {name}"
                     nodes[d][1] = f"{what} = {nodes[d][1]}"
         if t.mode == "reverse" and "adjoint" in parts:
-            terms: dict[str, list] = {}
-            for e in t.edges:
-                terms.setdefault(e[1], []).append(e[3])
+            terms: dict[str, list] = {}  # v̄: its seed (an output's weight), then each contribution
+            value: dict[str, str] = {}
             weights = []
             for r in t.rows:
                 if r.get("sweep") != "adjoint":
                     continue
                 v = r["variable"]
-                if v not in terms:  # an output's seed: v̄3 = 1
+                if "local derivative" not in r:  # an output's seed (its weight), not a contribution
                     weights.append(format_value(r["adjoint"]))
-                    nodes[v] = [r["operation"], "(seed)"]
-                else:
-                    nodes[v] = [f"{v} = " + " + ".join(terms[v]), format_value(r["adjoint"])]
+                    terms[v] = [r["operation"].split(" = ", 1)[1]]
+                value[v] = format_value(r["adjoint"])
+            for e in t.edges:
+                if _kind(e[1]) == "adjoint":
+                    terms.setdefault(e[1], []).append(e[3])
             grad = f if weights == ["1"] * len(weights) else "(weighted outputs)"
-            for v, name in inputs.items():
-                b = _bar(v)
-                if b in nodes:
-                    nodes[b][1] = f"∂{grad}/∂{name} = {nodes[b][1]}"
+            names = {_bar(v): name for v, name in inputs.items()}
+            for v, parts_ in terms.items():
+                seed_only = len(parts_) == 1 and v not in {e[1] for e in t.edges}
+                last = (f"∂{grad}/∂{names[v]} = {value[v]}" if v in names
+                        else "(seed)" if seed_only else value[v])
+                nodes[v] = [f"{v} = " + " + ".join(parts_), last]
+            for k, name in enumerate(absent):  # the outputs do not read it: a zero gradient
+                nodes[f"v\u0304_absent{k}"] = [f"∂{grad}/∂{name} = 0", "(f does not read it)"]
     nodes = {n: label for n, label in nodes.items() if _kind(n) in parts}
     lines = list(_HEAD)
     titles = {"primal": "primal sweep: the variables and their values",
@@ -174,17 +184,26 @@ def sweep_picture(traces, parts=("primal", "tangent", "adjoint")) -> Picture:
                      'color="#999999";')
         for n in names:
             plain = "v" + re.sub(r"\D", "", n)  # v̄12 -> v12
-            box = plain in inputs
+            box = plain in inputs or "absent" in n
             marked = (plain in outputs) if kind != "adjoint" else box
             lines.append(f'    {_node_id(n)} [label="{_lines(*nodes[n])}", '
                          f'shape={"box" if box else "ellipse"}, style=filled, fillcolor="{COLOURS[kind]}"'
                          f'{", peripheries=2" if marked else ""}];')
         lines.append("  }")
-    for a, b, label in edges:
+    for a, b, factor, term in edges:
         if a not in nodes or b not in nodes:
             continue
-        text = label if _kind(b) == "primal" else "" if label in ("", "1") else "× " + label
-        attrs = [f'label="{_esc(text)}"'] if text else []
+        attrs = []
+        if _kind(b) == "primal":
+            label = factor  # the argument's position, where order matters
+        elif factor:
+            label = "" if factor == "1" else "× " + factor
+        else:  # an array op: its reverse rule on the edge; its forward rule is on the node (dashed)
+            label = term
+            if not term:
+                attrs.append("style=dashed")
+        if label:
+            attrs.append(f'label="{_esc(label)}"')
         if _kind(b) == "adjoint":  # drawn backwards: placed like the primal edge, pointing to the input side
             a, b = b, a
             attrs += ["dir=back", 'color="#cc0000"']
@@ -247,6 +266,8 @@ def _label(panel: _Panel, v: int) -> tuple[str, str]:
     op = g.ops[v]
     if op == "symbol":
         text, shape = g.payload[v], "box"
+    elif op == "const":  # an output that is a number (other constants are folded into their users)
+        text, shape = format_constant(g.payload[v]), "box"
     else:  # constants are folded into their users' labels: □**2
         args = g.args[v]
         consts = [format_constant(g.payload[a]) if g.ops[a] == "const" else "□" for a in args]
@@ -257,7 +278,7 @@ def _label(panel: _Panel, v: int) -> tuple[str, str]:
     lines = [text]
     if g.shapes[v]:  # an array node shows its shape
         lines.append(fmt(g.shapes[v]))
-    if v in panel.values:
+    if v in panel.values and op != "const":
         lines.append(format_value(panel.values[v]))
     lines += [f"{what} = {format_value(panel.values[v])}" if v in panel.values else what
               for what in panel.outputs.get(v, ())]
@@ -293,8 +314,9 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
             view: str | None = None, max_nodes: int = 150) -> Picture:
     """A picture of the computation of ``outputs`` and, with ``parts``
     containing ``"tangent"`` or ``"adjoint"``, of its forward mode (along
-    ``seed``, default all ones) or reverse mode (output weights 1) with
-    respect to ``wrt``. The arguments are those of :func:`graphad.trace`.
+    ``seed``: a dict {symbol: tangent} as :func:`graphad.trace` takes, or a
+    list with one tangent per symbol of ``wrt``; default all ones) or reverse
+    mode (each output weighs 1) with respect to ``wrt``.
 
     ``view="sweep"`` (the default when a point ``at`` is given) draws the
     trace tables node for node: the variables v1, v2, ... and the tangents v̇ᵢ
@@ -327,19 +349,28 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
         raise ValueError(f"picture: view must be 'sweep' or 'expression', not {view!r}")
     if view == "sweep" and at is None:
         raise ValueError("picture: the sweep view shows values: give the point as at={symbol: value}")
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"picture: max_nodes must be a whole number of at least 1, not {max_nodes!r}")
     graph = outs[0].graph
     syms = []
     if "tangent" in parts or "adjoint" in parts:
         if wrt is None:
             raise ValueError("picture: tangent and adjoint graphs need wrt, the symbols to differentiate by")
         syms, _ = as_symbol_list(wrt, "picture", graph)
-    seeds = list(seed) if seed is not None else [1.0] * len(syms)
+    seeds = _seeds(seed, syms)
     primal = set(graph.ancestors(e.id for e in outs))
-    if (view or ("sweep" if at is not None else "expression")) == "sweep" and len(primal) <= max_nodes:
-        traces = [trace(outs, syms, at=at, mode="forward", seed=dict(zip(syms, seeds)))]
+    sweep = (view or ("sweep" if at is not None else "expression")) == "sweep"
+    if sweep and len(primal) <= max_nodes and not any(e.is_constant for e in outs):
+        tangents, weights = {}, {}  # a symbol given twice moves twice as fast; an output given twice weighs 2
+        for s, t in zip(syms, seeds):
+            tangents[s.id] = (s, tangents[s.id][1] + t if s.id in tangents else t)
+        for e in outs:
+            weights[e.id] = (e, weights[e.id][1] + 1.0 if e.id in weights else 1.0)
+        traces = [trace(outs, syms, at=at, mode="forward", seed=dict(tangents.values()))]
         if "adjoint" in parts:
-            traces.append(trace(outs, syms, at=at, mode="reverse", seed={e: 1.0 for e in outs}))
-        return sweep_picture(traces, parts)
+            traces.append(trace(outs, syms, at=at, mode="reverse", seed=dict(weights.values())))
+        absent = [s.name for s in syms if s.id not in primal] if "adjoint" in parts else []
+        return sweep_picture(traces, parts, absent)
     f = ["f"] if len(outs) == 1 else [f"f{i + 1}" for i in range(len(outs))]
     roots: dict[int, list[str]] = {}
     if "primal" in parts:
@@ -354,6 +385,7 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
         whole = f[0] if len(f) == 1 else "(" + " + ".join(f) + ")"
         for e, s in zip(vjp(outs, syms, [1.0] * len(outs)), syms):
             roots.setdefault(e.id, []).append(f"∂{whole}/∂{s}")
+    roots = {v: list(dict.fromkeys(what)) for v, what in roots.items()}  # ∂f/∂x once, not twice
 
     def kind_of(v):
         return "primal" if v in primal else "tangent" if v in tangent else "adjoint"
@@ -362,6 +394,25 @@ def picture(outputs, wrt=None, *, parts=("primal",), at: dict | None = None, see
     title = " + ".join(names[p] for p in ("primal", "tangent", "adjoint") if p in parts) + " expressions"
     title += "; boxes: inputs, double borders: outputs"
     return Picture(_panels_dot([_panel(title, graph, roots, kind_of, at, max_nodes)]))
+
+
+def _seeds(seed, syms) -> list:
+    """The tangents of ``syms``: 1 each by default; a list, one per symbol; or a dict
+    {symbol: tangent} as ``ga.trace`` takes (0 for a symbol it leaves out)."""
+    if seed is None:
+        return [1.0] * len(syms)
+    if isinstance(seed, dict):
+        ids = {s.id for s in syms}
+        given = {}
+        for k, t in seed.items():
+            if not (hasattr(k, "is_symbol") and k.is_symbol and k.id in ids):
+                raise ValueError(f"picture: the seed key {k!r} is not one of wrt's symbols")
+            given[k.id] = t
+        return [given.get(s.id, 0.0) for s in syms]
+    if not isinstance(seed, (list, tuple)) or len(seed) != len(syms):
+        raise ValueError(f"picture: seed gives the tangents of wrt: a list of {len(syms)} value(s), or a "
+                         f"dict {{symbol: tangent}}, not {seed!r}")
+    return list(seed)
 
 
 def picture_passes(outputs, inputs, *, max_nodes: int = 150) -> Picture:

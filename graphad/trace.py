@@ -328,7 +328,8 @@ def _forward(graph, order, inputs, outs, values, namer, seed):
             p = namer.partial(v, i)
             if p is not None:
                 terms.append(_times(p, _dot(namer.name[a])))
-            edges.append((_dot(namer.name[a]), _dot(namer.name[v]), p or "", terms[-1] if p else ""))
+            if p is not None or OPS[graph.ops[v]].shape is not None:  # an array op: its rule is the node's
+                edges.append((_dot(namer.name[a]), _dot(namer.name[v]), p or "", terms[-1] if p else ""))
         rule = " + ".join(terms).replace("+ -", "- ") if terms else "0"
         if OPS[graph.ops[v]].shape is not None:  # an array op: its own forward rule
             rule = namer.tangent(v)

@@ -187,3 +187,51 @@ def test_without_dot_pictures_use_graphviz_pure(monkeypatch):
     monkeypatch.setattr(pictures.shutil, "which", lambda name: None if name == "dot" else real_which(name))
     program = pictures.dot_program()
     assert program is not None and os.path.basename(program).startswith("graphviz-pure")
+
+
+def test_the_sweep_view_agrees_with_the_traces_at_the_edges_of_the_cases():
+    """Found by a hostile review: seeds as trace takes them, outputs that are inputs or
+    feed other outputs, constant outputs, repeated outputs, symbols f does not read."""
+    from graphad.expr import constant
+
+    with ga.Graph():
+        x, y, z = ga.symbols("x y z")
+    f = x * y + ga.sin(x)
+    at = {x: 2.0, y: 3.0}
+    want = ga.trace(f, [x, y], at=at, mode="forward", seed={x: 1.0, y: 0.0}).rows[-1]["tangent"]
+    nodes = _picture_nodes(ga.picture(f, [x, y], parts=("primal", "tangent"), at=at, seed={x: 1.0}).dot)
+    assert nodes["t5"].endswith(f"∂f/∂x = {ga.expr.format_value(want)}")  # the seed of y is 0
+    assert _picture_nodes(ga.picture(x, [x], parts=("primal", "adjoint"), at=at).dot)["a1"] == \
+        "v̄1 = 1\\n∂f/∂x = 1"
+    u = ga.sin(x)
+    nodes = _picture_nodes(ga.picture([u, 2 * u], [x], parts=("primal", "adjoint"), at={x: 1.0}).dot)
+    assert nodes["a2"] == "v̄2 = 1 + 2 * v̄3\\n3"  # its own seed, then what v3 passes back
+    dot = ga.picture(constant(3.0, x.graph), [x], parts=("primal", "adjoint"), at=at).dot
+    assert 'label="3\\nf = 3"' in dot and "∂f/∂x = 0" in dot  # drawn as an expression
+    twice = ga.picture([u * y, u * y], [x], parts=("primal", "adjoint"), at=at)
+    once = ga.grad(2 * u * y, x)
+    assert f"= {ga.expr.format_value(ga.evaluate(once, at))}" in _picture_nodes(twice.dot)["a1"]
+    assert "∂f/∂z = 0" in ga.picture(x * y, [z], parts=("primal", "adjoint"), at=at).dot
+    # forward edges only where a partial is not zero: none into the comparison x > y
+    dot = ga.picture(ga.where(x > y, x * x, y), [x, y], parts=("primal", "tangent"), at=at).dot
+    assert not re.search(r"-> t3\b", dot) and "v̇3 = 0" in dot
+
+
+def test_picture_arguments_are_checked():
+    x, y = ga.symbols("x y")
+    for bad in ({"seed": 2.0}, {"seed": [1.0]}, {"seed": {ga.symbols("q"): 1.0}}):
+        with pytest.raises(ValueError, match="seed"):
+            ga.picture(x * y, [x, y], parts=("primal", "tangent"), at={x: 1.0, y: 2.0}, **bad)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_nodes"):
+            ga.picture(x * y, max_nodes=bad)
+
+
+def test_control_characters_in_names_still_draw(tmp_path):
+    import sympy as sp
+
+    with ga.Graph():
+        f = ga.from_sympy(sp.exp(sp.Symbol("a\x00b\ud800c")))
+        (a,) = f.args
+        path = ga.picture(f, [a], parts=("primal", "adjoint"), at={a: 1.0}).save(str(tmp_path / "c.svg"))
+        assert "a b?c" in open(path, encoding="utf-8").read()
