@@ -136,11 +136,11 @@ class RowSplit:
     whole data set are the sums of those over chunks of rows.
 
     A node is *row-wise* when its row i reads row i of the data alone
-    (elementwise ops, broadcasts, and reductions, reshapes, slices and
-    ``X @ W`` that keep axis 0); a sum over axis 0 of a row-wise node (or
-    ``r @ X`` with ``r`` row-wise) is a *row sum*; ``f`` must be affine in its
-    row sums: sums, differences, products and quotients with terms free of the
-    data, and further sums, reshapes and products with such terms. The number
+    (elementwise ops, broadcasts, embeddings, and reductions, reshapes, slices
+    and ``X @ W`` that keep axis 0); a sum over axis 0 of a row-wise node (or
+    ``X.T @ r``, ``r @ r``) is a *row sum*; ``f`` must be affine in its row
+    sums: sums, differences, products and quotients with terms free of the
+    data, and slices, stacks, sums and reshapes of them. The number
     of rows, which ``mean`` divides by, is that of the whole data set: each
     ``size`` node of row data becomes a symbol (``size_syms``, ``size_values``)."""
 
