@@ -1,5 +1,7 @@
 """Shared by the tests, the doctests in graphad/ and the docs pages."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -16,3 +18,19 @@ def fresh_graph():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def run_threads():
+    """``run_threads(target, args, timeout)``: one thread per tuple of ``args``, all
+    started, then each joined within ``timeout`` seconds; whether all finished."""
+
+    def run(target, args, timeout):
+        threads = [threading.Thread(target=target, args=a) for a in args]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=timeout)
+        return not any(t.is_alive() for t in threads)
+
+    return run

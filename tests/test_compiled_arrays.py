@@ -2,7 +2,6 @@
 and parallel, at two bindings of each size name; the call's checks and errors."""
 
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -193,7 +192,7 @@ def test_bad_indices_and_short_axes_raise_instead_of_reading_past_the_end():
         head(np.arange(2.0))
 
 
-def test_compiled_array_functions_pickle_cache_and_run_in_threads(rng):
+def test_compiled_array_functions_pickle_cache_and_run_in_threads(rng, run_threads):
     x = ga.symbols("x", shape=("n",))
     f = ga.sum(ga.exp(-x ** 2))
     fn = ga.compile([f, ga.grad(f, x)], [x])
@@ -207,11 +206,7 @@ def test_compiled_array_functions_pickle_cache_and_run_in_threads(rng):
     def work(k):
         results[k] = fn(xv * k)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_threads(work, [(k,) for k in range(4)], timeout=120)
     for k in range(4):
         np.testing.assert_array_equal(results[k][1], fn(xv * k)[1])
 

@@ -6,7 +6,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numpy as np
 import pytest
@@ -245,7 +244,7 @@ def test_readable_source_and_ir():
     assert namespace["f"](2.0) == pytest.approx(fn(2.0), rel=1e-14)
 
 
-def test_threads_share_one_function_safely():
+def test_threads_share_one_function_safely(run_threads):
     xs = ga.symbols("x0:50")
     f = rosenbrock(xs)
     fg = ga.compile([f, ga.grad(f, xs)], [xs])
@@ -260,12 +259,7 @@ def test_threads_share_one_function_safely():
                 errors.append(k)
                 return
 
-    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert run_threads(hammer, [(k,) for k in range(8)], timeout=120) and not errors
 
 
 def test_pickle_round_trip_in_process():

@@ -7,7 +7,6 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 import tracemalloc
 
 import numba
@@ -149,7 +148,7 @@ def test_the_door_leaks_no_references_and_no_memory(fns):
 
 
 @needs_door
-def test_eight_threads_share_a_door(fns):
+def test_eight_threads_share_a_door(fns, run_threads):
     fn, errors = fns["single"], []
     want = {j: fn(j / 1000, 1.0) for j in range(2008)}  # one thread first
 
@@ -161,12 +160,7 @@ def test_eight_threads_share_a_door(fns):
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert run_threads(work, [(k,) for k in range(8)], timeout=60) and not errors
 
 
 @needs_door

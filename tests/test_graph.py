@@ -113,18 +113,14 @@ def test_expressions_pickle_into_the_current_graph():
     assert pickle.loads(pickle.dumps(f)) == f  # same graph: the very same node
 
 
-def test_building_from_many_threads_keeps_nodes_unique(fresh_graph):
+def test_building_from_many_threads_keeps_nodes_unique(fresh_graph, run_threads):
     x = ga.symbols("x")
     results = []
 
     def work():
         results.append([ga.sin(x + k) for k in range(1, 201)])
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_threads(work, [()] * 8, timeout=120)
     assert all(r == results[0] for r in results)
     assert len(fresh_graph) == 1 + 3 * 200  # x, then a constant, an add and a sin per k
 
@@ -200,7 +196,7 @@ def test_a_new_thread_builds_in_the_default_graph_and_cannot_mix_silently():
         ga.grad(f, made[0])  # was silently 0
 
 
-def test_one_graph_entered_from_many_threads_at_once():
+def test_one_graph_entered_from_many_threads_at_once(run_threads):
     g = ga.Graph()
     errors, barrier = [], threading.Barrier(8)
 
@@ -215,12 +211,7 @@ def test_one_graph_entered_from_many_threads_at_once():
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors and all(not t.is_alive() for t in threads)
+    assert run_threads(work, [(k,) for k in range(8)], timeout=30) and not errors
     assert g.symbol_id("t7") is not None
 
 
