@@ -80,6 +80,8 @@ def peers():
             found[name] = __import__(name)
         except Exception:
             pass
+    if "jax" in found:  # every row is float64: JAX computes in float32 unless told
+        found["jax"].config.update("jax_enable_x64", True)
     return found
 
 
@@ -109,7 +111,6 @@ def w1(rows, peer):
     cands = {"hand @njit": hand, "graphad": g, "math.exp (a CPython builtin, for scale)": math.exp}
     if "jax" in peer:
         jax = peer["jax"]
-        jax.config.update("jax_enable_x64", True)
         jg = jax.jit(jax.grad(lambda x: jax.numpy.exp(x**2)))
         cands["JAX jit"] = lambda v: float(jg(v))
     if "torch" in peer:
