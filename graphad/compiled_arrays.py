@@ -2,31 +2,36 @@
 cached on disk, behind a callable that checks and binds its arguments.
 
 The kernel takes the bound sizes, the argument arrays and the constant arrays;
-it is compiled once for those types (every binding of the size names shares
-it) and cached by Numba next to its source, which graphad writes with a digest
-as it does for scalar functions.
+it is compiled once (every binding of the size names shares it). graphad
+compiles it to an object file itself (:mod:`graphad.lowering.native`); with
+``parallel=True``, or where the translator does not take the source, Numba
+compiles it and caches it next to the source, which graphad writes with a
+digest as it does for scalar functions.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import threading
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import types
 
-from . import cache, cluster, compiler, kernels, numba_cache, vecmath
+from . import cache, cluster, compiler, fastcall, kernels, numba_cache, vecmath
 from . import shapes as S
 from ._version import __version__
+from .lowering import native
 from .lowering.intrinsics import simd_ops
 from .lowering.loops import ArrayProgram, Lowered, lower
 from .progress import Progress
 
 _lock = threading.Lock()
-_modules: dict[str, object] = {}  # cache key -> the imported kernel module, per process
+_modules: dict[str, object] = {}  # cache key -> the loaded kernel, per process
 
 
 def _module_text(lowered: Lowered, parallel: bool) -> str:
@@ -54,7 +59,8 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
     key = hashlib.sha256(repr((
         "arrays", program.key(), parallel, assume_finite, "exact" if exact_math else vecmath.signature(),
         __version__, compiler._generator_stamp(),
-        compiler._source_stamp("lowering/loops.py", "lowering/intrinsics.py", "compiled_arrays.py"),
+        compiler._source_stamp("lowering/loops.py", "lowering/intrinsics.py", "lowering/native.py",
+                               "compiled_arrays.py", "kernels.py"),
         numba.__version__,
     )).encode()).hexdigest()[:40]
     signature = (types.Array(types.int64, 1, "C"),
@@ -63,13 +69,81 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
                  *(numba.typeof(c) for c in consts),
                  *(types.Array(types.float64, len(shape), "C") for shape, _ in lowered.buffers))
     with _lock:
-        module = _modules.get(key)
-        if module is None:
+        kernel = _modules.get(key)
+        if kernel is None:
             with Progress(f"compiling {len(program.nodes):,} array nodes") as shown:
-                shown.stage("compiling the loops with Numba")
-                module = _modules[key] = _load(_module_text(lowered, parallel), key, signature)
-    return ArrayCompiled(program, lowered, consts, module, labels, in_groups, out_groups, single, parallel,
+                if not parallel:  # threads are Numba's: parallel kernels stay with it
+                    kernel = _native(program, lowered, consts, key, not exact_math, shown)
+                if kernel is None:
+                    shown.stage("compiling the loops with Numba")
+                    kernel = _load(_module_text(lowered, parallel), key, signature).kernel
+                _modules[key] = kernel
+    return ArrayCompiled(program, lowered, consts, kernel, labels, in_groups, out_groups, single, parallel,
                          assume_finite)
+
+
+def _native(program, lowered, consts, key, vector, shown):
+    """The kernel compiled by graphad itself (:mod:`graphad.lowering.native`), from
+    the object file cached for ``key`` where it is intact; None where the source
+    holds what the translator does not take."""
+    nodes = program.nodes
+    params = ([nodes[i][3] or None for i in program.inputs] + [c.shape for c in consts]
+              + [shape for shape, _ in lowered.buffers])
+    name = f"graphad_native_{key}"
+    try:
+        translated = native.translate(lowered.source, params, list(lowered.dims), name, vector)
+    except native.Unsupported:
+        return None
+    shown.stage("compiling the loops (LLVM)")
+    if translated.blas:
+        llvm.add_symbol(native.DGEMM, native.blas_dgemm())
+    folder = compiler.cache_dir()
+    for attempt in range(2):
+        try:
+            base = os.path.join(folder, f"graphad_arrays_{key}")
+            addresses = kernels.load_object(base + ".o", lambda: translated.ir, (name, name + ".objects"),
+                                            passes=3, vectorize=True)
+            kernels.write_file(base + ".sum", "")  # the entry's mark of use (graphad.cache)
+            cache.trim(keep=f"graphad_arrays_{key}")
+            return NativeKernel(addresses[name], addresses[name + ".objects"], translated, params)
+        except OSError as e:
+            if attempt:
+                raise
+            folder = compiler._fallback(folder, e)
+    raise AssertionError("unreachable")
+
+
+class NativeKernel:
+    """A kernel of :mod:`graphad.lowering.native`, called as Numba's is:
+    ``kernel(sz, *arguments)`` returns the tuple of scalar results."""
+
+    def __init__(self, address, objects_address, translated, params):
+        self._fn = _ENTRY(address)
+        # the entry that reads the arguments in place, where their layouts are known
+        self._objects = _OBJECTS_ENTRY(objects_address) if fastcall.objects_layout_is_known() else None
+        self._raises = translated.raises
+        self._arrays = tuple(k for k, p in enumerate(params) if p is not None)
+        self._scalars = tuple(k for k, p in enumerate(params) if p is None)
+        self._n_results = translated.n_results
+
+    def __call__(self, sz, *args):
+        """The kernel on ``sz`` (int64) and ``args``: exact floats where the kernel takes
+        numbers, C-contiguous float64 arrays of the right shapes elsewhere."""
+        results = np.empty(self._n_results)
+        if self._objects is not None:
+            status = self._objects((sz, *args, results))
+        else:
+            pointers = np.array([args[k].ctypes.data for k in self._arrays], dtype=np.uintp)
+            scalars = np.array([args[k] for k in self._scalars], dtype=np.float64)
+            status = self._fn(sz.ctypes.data, pointers.ctypes.data, scalars.ctypes.data, results.ctypes.data)
+        if status:
+            kind, message = self._raises[status - 1]
+            raise {"ValueError": ValueError, "IndexError": IndexError}[kind](message)
+        return tuple(results.tolist())
+
+
+_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_OBJECTS_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.py_object)  # releases the GIL, as Numba's nogil
 
 
 def _load(text: str, key: str, signature):
@@ -121,13 +195,12 @@ class ArrayCompiled:
     loop nests, as compiled by Numba).
     """
 
-    def __init__(self, program, lowered, consts, module, labels, in_groups, out_groups, single, parallel,
+    def __init__(self, program, lowered, consts, kernel, labels, in_groups, out_groups, single, parallel,
                  assume_finite):
         self.program = program
         self._lowered = lowered
         self._consts = consts
-        self._module = module
-        self._kernel = module.kernel
+        self._kernel = kernel
         self._labels = labels
         self._groups = in_groups  # per argument: 0 for one symbol, k for a list of k scalar symbols
         self._out_groups = out_groups  # per output: 0 for one expression, k for a list of k

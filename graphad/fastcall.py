@@ -87,6 +87,13 @@ def _layout_is_known() -> bool:
 
 
 @functools.cache
+def objects_layout_is_known() -> bool:
+    """Whether compiled code may read floats' values and arrays' data pointers in place
+    (:mod:`graphad.lowering.native`'s ``.objects`` entry): the layouts the door reads."""
+    return _layout_is_known() and _array_new() is not None
+
+
+@functools.cache
 def _array_new() -> int | None:
     """The address of NumPy's ``PyArray_New``, once the array layout that the door
     reads is checked on this NumPy; None if it differs."""

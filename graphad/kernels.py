@@ -47,13 +47,17 @@ def host() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
-def compile_object(ir_text: str, passes: int = PASSES_OPT) -> bytes:
-    """Machine code (an object file) for the IR module ``ir_text``."""
+def compile_object(ir_text: str, passes: int = PASSES_OPT, vectorize: bool = False) -> bytes:
+    """Machine code (an object file) for the IR module ``ir_text``; ``vectorize`` runs
+    LLVM's loop vectoriser (with ``passes`` of at least 2), and code generation at -O3
+    (loops, not straight-line code: their time is spent in few instructions)."""
     module = llvm.parse_assembly(ir_text)
     module.verify()
-    tm = _target_machine(CODEGEN_OPT)
+    tm = _target_machine(3 if vectorize else CODEGEN_OPT)
     if passes:
-        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=passes))
+        pto = llvm.create_pipeline_tuning_options(speed_level=passes)
+        pto.loop_vectorization = vectorize
+        pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(module, pb)
     return tm.emit_object(module)
 
@@ -102,13 +106,14 @@ def load(name: str, base: str, fresh: bool = False) -> None:
         _engines[name] = addresses
 
 
-def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT) -> dict[str, int]:
+def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT,
+                vectorize: bool = False) -> dict[str, int]:
     """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
     ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
     there. The engine that holds the code is kept for the life of the process."""
     obj = None if fresh else _read_checked(path)
     if obj is None:
-        obj = compile_object(ir(), passes)
+        obj = compile_object(ir(), passes, vectorize)
         write_file(path, hashlib.sha256(obj).digest() + obj)
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))

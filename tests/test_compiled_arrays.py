@@ -211,18 +211,25 @@ def test_compiled_array_functions_pickle_cache_and_run_in_threads(rng, run_threa
         np.testing.assert_array_equal(results[k][1], fn(xv * k)[1])
 
 
-def test_a_damaged_cached_kernel_is_written_anew(tmp_path, monkeypatch, rng):
+@pytest.mark.parametrize("parallel", [False, True], ids=["graphad's object file", "Numba's source"])
+def test_a_damaged_cached_kernel_is_written_anew(tmp_path, monkeypatch, rng, parallel):
     import graphad.compiled_arrays as ca
 
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(ca, "_modules", {})
     x = ga.symbols("x", shape=("n",))
     f = ga.sum(ga.sin(x) * 3.25)
-    fn = ga.compile(f, [x])
-    (source,) = tmp_path.glob("graphad_arrays_*.py")
-    source.write_text(source.read_text().replace("3.25", "4.25"))  # a changed constant: wrong numbers
+    fn = ga.compile(f, [x], parallel=parallel)
+    if parallel:  # Numba compiles parallel kernels, from graphad's source
+        (source,) = tmp_path.glob("graphad_arrays_*.py")
+        source.write_text(source.read_text().replace("3.25", "4.25"))  # a changed constant: wrong numbers
+    else:  # graphad compiles the others to an object file
+        (obj,) = tmp_path.glob("graphad_arrays_*.o")
+        data = bytearray(obj.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        obj.write_bytes(bytes(data))
     monkeypatch.setattr(ca, "_modules", {})
-    healed = ga.compile(f, [x])
+    healed = ga.compile(f, [x], parallel=parallel)
     xv = rng.standard_normal(5)
     assert healed(xv) == pytest.approx(fn(xv)) == pytest.approx(3.25 * np.sin(xv).sum())
 
@@ -349,3 +356,139 @@ def test_the_chain_product_in_loops_equals_the_evaluators_bit_for_bit():
     with np.errstate(invalid="ignore", under="ignore"):
         want = _dmul_value(a, b)
     np.testing.assert_array_equal(products(a, b).view(np.int64), want.view(np.int64))
+
+
+def test_serial_kernels_are_compiled_by_graphad_and_parallel_ones_by_numba(rng):
+    import numba
+
+    from graphad.compiled_arrays import NativeKernel
+
+    x = ga.symbols("x", shape=("n",))
+    f = ga.sum(ga.tanh(x) ** 2)
+    serial, parallel = ga.compile(f, [x]), ga.compile(f, [x], parallel=True)
+    assert isinstance(serial._kernel, NativeKernel)
+    assert isinstance(parallel._kernel, numba.core.dispatcher.Dispatcher)
+    xv = rng.standard_normal(1001)
+    assert serial(xv) == pytest.approx(parallel(xv), rel=1e-12) == pytest.approx(np.sum(np.tanh(xv) ** 2))
+
+
+def test_a_source_the_translator_does_not_take_goes_to_numba(monkeypatch, rng):
+    import numba
+
+    import graphad.compiled_arrays as ca
+    from graphad.lowering import native
+
+    def refuse(*args, **kwargs):
+        raise native.Unsupported("for this test")
+
+    monkeypatch.setattr(native, "translate", refuse)
+    monkeypatch.setattr(ca, "_modules", {})
+    x = ga.symbols("x", shape=("n",))
+    fn = ga.compile(ga.sum(ga.exp(x) * 1.5), [x])
+    assert isinstance(fn._kernel, numba.core.dispatcher.Dispatcher)
+    xv = rng.standard_normal(7)
+    assert fn(xv) == pytest.approx(1.5 * np.exp(xv).sum())
+
+
+# A kernel in the style of graphad.lowering.loops, run as Python and as graphad's
+# machine code: integer division and remainder of negative numbers, slices with
+# negative bounds and steps of a named axis, transposes, reshapes, a read guarded
+# by its condition, int(), max and raise.
+_KERNEL = '''
+def kernel(sz, a0, a1, v2, v3, v4):
+    d0 = sz[0]
+    v5 = a0[-3::-2, 1:]
+    v6 = v5.T
+    v7 = np.transpose(a0, (1, 0))
+    v8 = a1.reshape((d0, 2))
+    v2f = v2.reshape(v2.size)
+    a1f = a1.reshape(a1.size)
+    for i0 in range(d0):
+        q = (i0 - 4) // 3
+        r = (i0 - 4) % 3
+        s = (i0 - 4) % -3
+        v3[i0] = float(q * 100 + r * 10 + s) + v8[i0, 1]
+        j = v8[i0, 0]
+        k = int(j)
+        if k != j:
+            raise ValueError('not whole')
+        if k < 0:
+            k += d0
+        if k < 0 or k >= d0:
+            raise IndexError('out of range')
+        v4[i0] = (v7[1, k] if 0 <= i0 - 1 < d0 - 2 else -1.5) + max(a1f[i0 * 2 + 1], 0.25)
+    t = 0.0
+    for i0 in range(2):
+        for i1 in range((d0 - 1) // 2):
+            t += v6[i0, i1]
+    v2f[0] = t
+    return (t, float(d0),)
+'''
+
+
+def _run_native(source, params, dims, args):
+    import llvmlite.binding as llvm
+
+    from graphad import kernels
+    from graphad.compiled_arrays import NativeKernel
+    from graphad.lowering import native
+
+    translated = native.translate(source, params, dims, "graphad_test_kernel", False)
+    obj = kernels.compile_object(translated.ir, 3, True)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), kernels._target_machine(1))
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    kernel = NativeKernel(engine.get_function_address("graphad_test_kernel"),
+                          engine.get_function_address("graphad_test_kernel.objects"), translated, params)
+    kernel._engine = engine  # kept alive with the kernel
+    sz = np.array([args[0].shape[0]], dtype=np.int64)
+    assert kernel._objects is not None  # the arguments read in place (CPython and NumPy's layouts)
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    got = kernel(sz, *args)
+    kernel._objects = None  # the entry that takes an array of pointers
+    try:
+        again = kernel(sz, *copies)
+    except (ValueError, IndexError) as e:
+        raise AssertionError("only one entry raised") from e
+    assert got == again and all(np.array_equal(a, b) for a, b in zip(args, copies))
+    return got
+
+
+@pytest.mark.parametrize("n", [6, 7, 2])
+def test_the_translator_keeps_pythons_rules_for_indices_slices_and_errors(n):
+    source = _KERNEL
+    params = [("n", 3), ("n", 2), (1,), ("n",), ("n",)]
+    rng = np.random.default_rng(n)
+    a0 = rng.standard_normal((n, 3))
+    a1 = np.stack([rng.integers(-n, n, n).astype(float), rng.standard_normal(n)], axis=1)
+
+    def fresh():
+        return [a0, a1, np.zeros(1), np.zeros(n), np.zeros(n)]
+
+    want_args, got_args = fresh(), fresh()
+    names = {"np": np, "math": __import__("math")}
+    exec(source, names)  # the kernel as plain Python, with NumPy arrays
+    want = names["kernel"](np.array([n]), *want_args)
+    got = _run_native(source, params, ["n"], got_args)
+    assert got == pytest.approx(want, rel=1e-14)
+    for w, g in zip(want_args[2:], got_args[2:]):
+        np.testing.assert_allclose(g, w, rtol=1e-14)
+    for bad, error in ((0.5, ValueError), (float(3 * n), IndexError), (np.nan, ValueError)):
+        a1[n // 2, 0] = bad
+        with pytest.raises(error):
+            _run_native(source, params, ["n"], fresh())
+
+
+def test_matrix_products_of_transposed_and_empty_operands(rng):
+    X, W = ga.symbols("X", shape=("n", 3)), ga.symbols("W", shape=(3, "m"))
+    f = ga.sum(ga.tanh(X @ W) * (X @ W))
+    fn = ga.compile([f, X.T @ X, ga.grad(f, W), ga.grad(f, X)], [X, W])
+    for n, m in ((5, 4), (0, 4), (5, 0), (1, 1)):
+        Xv, Wv = rng.standard_normal((n, 3)), rng.standard_normal((3, m))
+        value, gram, gW, gX = fn(Xv, Wv)
+        Z = Xv @ Wv
+        dZ = np.tanh(Z) + Z * (1 - np.tanh(Z) ** 2)
+        assert value == pytest.approx(np.sum(np.tanh(Z) * Z), abs=1e-12)
+        np.testing.assert_allclose(gram, Xv.T @ Xv, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gW, Xv.T @ dZ, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gX, dZ @ Wv.T, rtol=1e-12, atol=1e-12)

@@ -22,7 +22,7 @@ def test_a_long_compile_says_what_it_is_doing(fresh, monkeypatch, capfd):
     assert err.rstrip().splitlines()[-1].startswith("graphad: compiling") and " s" in err.splitlines()[-1]
     t = ga.symbols("t", shape=("n",))
     ga.compile(ga.sum(ga.exp(-x * t)), [x, t])
-    assert "compiling the loops with Numba" in capfd.readouterr().err
+    assert "compiling the loops (LLVM)" in capfd.readouterr().err
 
 
 def test_progress_is_silent_off_a_terminal(fresh, monkeypatch, capfd):
