@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import threading
+import weakref
 
 import llvmlite.binding as llvm
 import numba
@@ -31,7 +32,10 @@ from .lowering.loops import ArrayProgram, Lowered, lower
 from .progress import Progress
 
 _lock = threading.Lock()
-_modules: dict[str, object] = {}  # cache key -> the loaded kernel, per process
+# cache key -> the loaded kernel, while a compiled function holds it (graphad's kernels
+# are then freed with their machine code; Numba's, which Numba never frees, are kept)
+_modules: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_numba_kernels: list = []
 
 
 def _module_text(lowered: Lowered, parallel: bool) -> str:
@@ -77,6 +81,7 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
                 if kernel is None:
                     shown.stage("compiling the loops with Numba")
                     kernel = _load(_module_text(lowered, parallel), key, signature).kernel
+                    _numba_kernels.append(kernel)
                 _modules[key] = kernel
     return ArrayCompiled(program, lowered, consts, kernel, labels, in_groups, out_groups, single, parallel,
                          assume_finite)
@@ -101,11 +106,13 @@ def _native(program, lowered, consts, key, vector, shown):
     for attempt in range(2):
         try:
             base = os.path.join(folder, f"graphad_arrays_{key}")
-            addresses = kernels.load_object(base + ".o", lambda: translated.ir, (name, name + ".objects"),
-                                            passes=3, vectorize=True)
+            engine, addresses = kernels.load_engine(base + ".o", lambda: translated.ir,
+                                                    (name, name + ".objects"), passes=3, vectorize=True)
             kernels.write_file(base + ".sum", "")  # the entry's mark of use (graphad.cache)
             cache.trim(keep=f"graphad_arrays_{key}")
-            return NativeKernel(addresses[name], addresses[name + ".objects"], translated, params)
+            kernel = NativeKernel(addresses[name], addresses[name + ".objects"], translated, params)
+            kernel._engine = engine  # its machine code lives as long as the kernel
+            return kernel
         except OSError as e:
             if attempt:
                 raise

@@ -111,6 +111,15 @@ def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSE
     """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
     ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
     there. The engine that holds the code is kept for the life of the process."""
+    engine, addresses = load_engine(path, ir, symbols, fresh, passes, vectorize)
+    _keep.append(engine)
+    return addresses
+
+
+def load_engine(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT,
+                vectorize: bool = False):
+    """As :func:`load_object`, but the engine is returned with the addresses, and its
+    machine code is freed when the engine is."""
     obj = None if fresh else _read_checked(path)
     if obj is None:
         obj = compile_object(ir(), passes, vectorize)
@@ -123,5 +132,4 @@ def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSE
         addresses[symbol] = engine.get_function_address(symbol) or engine.get_global_value_address(symbol)
         if not addresses[symbol]:
             raise RuntimeError(f"graphad: the compiled code in {path} has no symbol {symbol}")
-    _keep.append(engine)
-    return addresses
+    return engine, addresses
