@@ -16,8 +16,10 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 import weakref
 
+import llvmlite
 import llvmlite.binding as llvm
 import numba
 import numpy as np
@@ -62,7 +64,7 @@ def build(program: ArrayProgram, labels: tuple[str, ...], in_groups: tuple, out_
     consts = tuple(np.ascontiguousarray(program.nodes[i][2], dtype=np.float64) for i in lowered.consts)
     key = hashlib.sha256(repr((
         "arrays", program.key(), parallel, assume_finite, "exact" if exact_math else vecmath.signature(),
-        __version__, compiler._generator_stamp(),
+        __version__, compiler._generator_stamp(), kernels.host(), llvmlite.__version__,
         compiler._source_stamp("lowering/loops.py", "lowering/intrinsics.py", "lowering/native.py",
                                "compiled_arrays.py", "kernels.py"),
         numba.__version__,
@@ -99,6 +101,10 @@ def _native(program, lowered, consts, key, vector, shown):
         translated = native.translate(lowered.source, params, list(lowered.dims), name, vector)
     except native.Unsupported:
         return None
+    except Exception as e:  # a fault of the translator's: Numba compiles the same source
+        warnings.warn(f"graphad: the array kernel could not be translated ({type(e).__name__}: {e}); "
+                      "Numba compiles it instead. Please report this.", RuntimeWarning, stacklevel=4)
+        return None
     shown.stage("compiling the loops (LLVM)")
     if translated.blas:
         llvm.add_symbol(native.DGEMM, native.blas_dgemm())
@@ -106,10 +112,13 @@ def _native(program, lowered, consts, key, vector, shown):
     for attempt in range(2):
         try:
             base = os.path.join(folder, f"graphad_arrays_{key}")
-            engine, addresses = kernels.load_engine(base + ".o", lambda: translated.ir,
-                                                    (name, name + ".objects"), passes=3, vectorize=True)
-            kernels.write_file(base + ".sum", "")  # the entry's mark of use (graphad.cache)
-            cache.trim(keep=f"graphad_arrays_{key}")
+            engine, addresses, compiled = kernels.load_engine(
+                base + ".o", lambda: translated.ir, (name, name + ".objects"), passes=3, vectorize=True)
+            if compiled:
+                kernels.write_file(base + ".sum", "")  # the entry's mark of use (graphad.cache)
+                cache.trim(keep=f"graphad_arrays_{key}")
+            else:  # a folder that cannot be written still serves what it holds
+                cache.touch(base)
             kernel = NativeKernel(addresses[name], addresses[name + ".objects"], translated, params)
             kernel._engine = engine  # its machine code lives as long as the kernel
             return kernel
@@ -117,6 +126,10 @@ def _native(program, lowered, consts, key, vector, shown):
             if attempt:
                 raise
             folder = compiler._fallback(folder, e)
+        except Exception as e:  # LLVM refused the translator's IR: Numba compiles the source
+            warnings.warn(f"graphad: the array kernel's IR did not compile ({type(e).__name__}: {e}); "
+                          "Numba compiles it instead. Please report this.", RuntimeWarning, stacklevel=4)
+            return None
     raise AssertionError("unreachable")
 
 

@@ -111,17 +111,18 @@ def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSE
     """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
     ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
     there. The engine that holds the code is kept for the life of the process."""
-    engine, addresses = load_engine(path, ir, symbols, fresh, passes, vectorize)
+    engine, addresses, _ = load_engine(path, ir, symbols, fresh, passes, vectorize)
     _keep.append(engine)
     return addresses
 
 
 def load_engine(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT,
                 vectorize: bool = False):
-    """As :func:`load_object`, but the engine is returned with the addresses, and its
-    machine code is freed when the engine is."""
+    """As :func:`load_object`, but the engine is returned with the addresses (its machine
+    code is freed with it), and whether the object file was compiled afresh."""
     obj = None if fresh else _read_checked(path)
-    if obj is None:
+    compiled = obj is None
+    if compiled:
         obj = compile_object(ir(), passes, vectorize)
         write_file(path, hashlib.sha256(obj).digest() + obj)
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
@@ -132,4 +133,4 @@ def load_engine(path: str, ir, symbols, fresh: bool = False, passes: int = PASSE
         addresses[symbol] = engine.get_function_address(symbol) or engine.get_global_value_address(symbol)
         if not addresses[symbol]:
             raise RuntimeError(f"graphad: the compiled code in {path} has no symbol {symbol}")
-    return engine, addresses
+    return engine, addresses, compiled

@@ -426,7 +426,7 @@ def kernel(sz, a0, a1, v2, v3, v4):
 '''
 
 
-def _run_native(source, params, dims, args):
+def _run_native(source, params, dims, args, sizes=None):
     import llvmlite.binding as llvm
 
     from graphad import kernels
@@ -441,7 +441,7 @@ def _run_native(source, params, dims, args):
     kernel = NativeKernel(engine.get_function_address("graphad_test_kernel"),
                           engine.get_function_address("graphad_test_kernel.objects"), translated, params)
     kernel._engine = engine  # kept alive with the kernel
-    sz = np.array([args[0].shape[0]], dtype=np.int64)
+    sz = np.array(sizes or [args[0].shape[0]], dtype=np.int64)
     assert kernel._objects is not None  # the arguments read in place (CPython and NumPy's layouts)
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     got = kernel(sz, *args)
@@ -522,3 +522,54 @@ def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypa
     gc.collect()
     # each load maps about 55 kB of machine code: 16 MB if none were freed
     assert _rss_mb() - before < 4
+
+
+@pytest.mark.parametrize("inner", [2**31 + 3, "k"])
+def test_a_matrix_product_too_long_for_blas_is_an_error(inner):
+    source = "def kernel(sz, a0, a1, v2):\n    np.dot(a0, a1, v2)\n    return (0.0,)\n"
+    params = [(1, inner), (inner, 1), (1, 1)]
+    # the arrays are never read: the sizes are checked first
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        _run_native(source, params, ["k"], [np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1))],
+                    sizes=[2**31 + 3])
+
+
+def test_maximum_and_minimum_order_signed_zeros_as_the_evaluator_in_both_backends():
+    x, y = ga.symbols("x y", shape=("n",))
+    outs = [ga.maximum(x, y), ga.minimum(x, y)]
+    xs, ys = np.array([-0.0, 0.0, np.nan, 1.0, -0.0]), np.array([0.0, -0.0, 1.0, np.nan, -0.0])
+    want = ga.evaluate(outs, {x: xs, y: ys})
+    for parallel in (False, True):
+        for w, g in zip(want, ga.compile(outs, [x, y], parallel=parallel)(xs, ys)):
+            np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+
+
+def test_array_kernels_are_cached_per_cpu_and_a_cache_that_cannot_be_written_still_serves(
+        tmp_path, monkeypatch, recwarn):
+    import graphad.compiled_arrays as ca
+    from graphad import kernels
+
+    monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(ca, "_modules", {})
+    x = ga.symbols("x", shape=("n",))
+    f = ga.sum(ga.exp(x) * x)
+    ga.compile(f, [x], exact_math=True)
+    assert len(list(tmp_path.glob("graphad_arrays_*.o"))) == 1
+    monkeypatch.setattr(ca, "_modules", {})
+    monkeypatch.setattr(kernels, "host", lambda: ("another-cpu", "+sse2"))
+    ga.compile(f, [x], exact_math=True)  # machine code for another CPU is never reused
+    assert len(list(tmp_path.glob("graphad_arrays_*.o"))) == 2
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    compiled = []
+    load = kernels.load_engine
+    monkeypatch.setattr(kernels, "load_engine", lambda *a, **k: compiled.append(r := load(*a, **k)) or r)
+    monkeypatch.setattr(kernels, "write_file", refuse)
+    monkeypatch.setattr(ca, "_modules", {})
+    fn = ga.compile(f, [x], exact_math=True)
+    assert fn(np.array([1.0, 2.0])) == pytest.approx(np.e + 2 * np.exp(2))
+    assert [c[2] for c in compiled] == [False]  # loaded, not compiled again
+    assert not [w for w in recwarn if "cache" in str(w.message)]

@@ -47,6 +47,9 @@ REDUCTIONS = ("sum", "max")
 # the names of arrays and values in generated lines (an array's flat view adds an f)
 _NAME = re.compile(r"\b([vxr][0-9]+)(f?)\b")
 _FLAT = re.compile(r"\b([vxrac][0-9]+)f\[")
+# ops called through their IR template (intrinsics.simd) even without SIMD math: Python's
+# max and min do not order -0.0 below 0.0, as llvm.maximum, the evaluator and scalar code do
+_BY_TEMPLATE = ("maximum", "minimum")
 _FRESH = ("member", "reduce", "matmul", "take", "scatter_add", "concatenate", "copy")
 
 
@@ -107,7 +110,7 @@ class Lowered:
     outputs: tuple[int, ...]
     slice_checks: tuple  # (input dim, start, stop, step, output dim)
     nonempty: tuple  # the sizes a max reduces over: none may be 0
-    simd: tuple[str, ...] = ()  # the ops called as simd_<op> (SIMD math, intrinsics.simd)
+    simd: tuple[str, ...] = ()  # the ops called as simd_<op>, through their IR templates (intrinsics.simd)
 
 
 def _unit_reshape(before: tuple, after: tuple) -> bool:
@@ -289,7 +292,7 @@ class _Writer:
         if op == "pow" and self.constant(args[1]) in (2.0, -1.0):  # as the scalar passes do: both
             x = texts[0]  # are correctly rounded, so x*x and 1/x equal pow bit for bit
             return f"({x} * {x})" if self.constant(args[1]) == 2.0 else f"(1.0 / {x})"
-        if op in self.simd:
+        if op in self.simd or op in _BY_TEMPLATE:
             self.simd_used.add(op)
             return f"simd_{op}({', '.join(texts)})"
         return OPS[op].code.format(*texts)

@@ -59,6 +59,13 @@ def _calls() -> dict[str, str]:
     return table
 
 
+def _literal(node):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise Unsupported("a value that is not a literal") from None
+
+
 def _double(x: float) -> str:
     return f"0x{struct.unpack('<Q', struct.pack('<d', x))[0]:016X}"
 
@@ -92,6 +99,7 @@ class _Emitter:
         self.blas = False
         self.params = params
         self.dims = dims
+        self.depth = 0  # loops and branches around the statement being translated
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -164,7 +172,7 @@ class _Emitter:
                 raise Unsupported("an array index")
             offset = 0
             for i, s in zip(idx, a.strides):
-                offset = self.iadd(offset, self.imul(self.int(i), s))
+                offset = self.iadd(offset, self.imul(self.index(i), s))
             return _Array(self.gep(a.ptr, offset), a.ext[len(idx):], a.strides[len(idx):])
         raise Unsupported(ast.dump(node))
 
@@ -202,7 +210,7 @@ class _Emitter:
                 return _Array(a.ptr, ext, self.c_strides(ext))  # of a C-order array (loops.dense)
             if f.attr == "transpose" and isinstance(f.value, ast.Name) and f.value.id == "np":
                 a = self.array(node.args[0])
-                perm = ast.literal_eval(node.args[1])
+                perm = _literal(node.args[1])
                 return _Array(a.ptr, [a.ext[p] for p in perm], [a.strides[p] for p in perm])
         return None
 
@@ -217,7 +225,7 @@ class _Emitter:
         """start, count and step of the slice ``s`` of an axis of ``n`` elements (Python's rules)."""
         if not isinstance(s, ast.Slice):
             raise Unsupported("an index among slices")
-        step = 1 if s.step is None else ast.literal_eval(s.step)
+        step = 1 if s.step is None else _literal(s.step)
         if not isinstance(step, int) or step == 0:
             raise Unsupported("a slice step")
         lo, hi = (0, n) if step > 0 else (-1, self.iadd(n, -1))
@@ -225,7 +233,7 @@ class _Emitter:
         def bound(x, default):
             if x is None:
                 return default
-            v = ast.literal_eval(x)
+            v = _literal(x)
             if not isinstance(v, int):
                 raise Unsupported("a slice bound")
             if v < 0:
@@ -255,6 +263,13 @@ class _Emitter:
         if ty != "i64":
             raise Unsupported("an index that is not an integer")
         return int(v) if re.fullmatch(r"-?\d+", v) else v
+
+    def index(self, node):
+        """An index into an axis: loops.py writes none that counts from the end."""
+        i = self.int(node)
+        if isinstance(i, int) and i < 0:
+            raise Unsupported("a negative index")
+        return i
 
     def double(self, node) -> str:
         return self.to_double(*self.expr(node))
@@ -435,7 +450,7 @@ class _Emitter:
     def address(self, node: ast.Subscript) -> str:
         if isinstance(node.value, ast.Call):  # x.ravel()[0]
             f = node.value.func
-            if not (isinstance(f, ast.Attribute) and f.attr == "ravel") or ast.literal_eval(node.slice) != 0:
+            if not (isinstance(f, ast.Attribute) and f.attr == "ravel") or _literal(node.slice) != 0:
                 raise Unsupported("an index of a call")
             return self.array(f.value).ptr
         a = self.array(node.value)
@@ -444,12 +459,14 @@ class _Emitter:
             raise Unsupported("an element index")
         offset = 0
         for i, s in zip(idx, a.strides):
-            offset = self.iadd(offset, self.imul(self.int(i), s))
+            offset = self.iadd(offset, self.imul(self.index(i), s))
         return self.gep(a.ptr, offset)
 
     def e_Subscript(self, node):
         if isinstance(node.value, ast.Name) and node.value.id == "sz":
-            k = ast.literal_eval(node.slice)
+            k = _literal(node.slice)
+            if not (isinstance(k, int) and 0 <= k < len(self.dims)):
+                raise Unsupported("a size that is not bound")
             return "i64", self.op(f"load i64, i64* {self.gep_i64('%sz', k)}")
         return "double", self.op(f"load double, double* {self.address(node)}")
 
@@ -470,6 +487,8 @@ class _Emitter:
         if isinstance(target, ast.Name):
             view = self.view(node.value)
             if view is not None:
+                if self.depth:
+                    raise Unsupported("a view made inside a loop or a branch")
                 self.vars[target.id] = ("array", view)
                 return
             ty, v = self.expr(node.value)
@@ -515,7 +534,9 @@ class _Emitter:
         _, i = self.load_var(var)
         self.emit(f"br i1 {self.op(f'icmp slt i64 {i}, {n}')}, label %{body}, label %{end}")
         self.block(body)
+        self.depth += 1
         self.body(node.body)
+        self.depth -= 1
         _, i = self.load_var(var)
         self.store_var(var, "i64", self.op(f"add nuw nsw i64 {i}, 1"))
         self.emit(f"br label %{head}")
@@ -525,11 +546,13 @@ class _Emitter:
         c = self.cond(node.test)
         yes, no, join = self.label("then"), self.label("else"), self.label("endif")
         self.emit(f"br i1 {c}, label %{yes}, label %{no}")
+        self.depth += 1
         self.block(yes)
         self.body(node.body)
         self.emit(f"br label %{join}")
         self.block(no)
         self.body(node.orelse)
+        self.depth -= 1
         self.emit(f"br label %{join}")
         self.block(join)
 
@@ -575,10 +598,14 @@ class _Emitter:
         tb, ldb, rows_b = operand(B)
         ldc = C.strides[0]
         big = None
-        for x in (m, n, k):  # dgemm takes 32-bit sizes
-            if not isinstance(x, int):
+        for x in (m, n, k):  # dgemm takes 32-bit sizes (leading dimensions are some of these)
+            if isinstance(x, int) and x > _I32_MAX:
+                big = "true"
+            elif not isinstance(x, int):
                 c = self.op(f"icmp sgt i64 {x}, {_I32_MAX}")
                 big = c if big is None else self.op(f"or i1 {big}, {c}")
+            if big == "true":
+                break
         if big is not None:
             self.raises.append(("ValueError", "a matrix product with a side longer than 2**31 - 1, "
                                               "which BLAS does not take"))
