@@ -212,7 +212,7 @@ class ArrayCompiled:
     Scalar outputs come back as floats, array outputs as fresh arrays.
 
     Attributes: ``program`` (the nodes that were compiled), ``source`` (the
-    loop nests, as compiled by Numba).
+    loop nests that were compiled, written as Python).
     """
 
     def __init__(self, program, lowered, consts, kernel, labels, in_groups, out_groups, single, parallel,

@@ -89,7 +89,7 @@ class Native:
 
 
 class _Emitter:
-    def __init__(self, params, dims):
+    def __init__(self, dims):
         self.lines: list[str] = []
         self.allocas: list[str] = []
         self.n = 0
@@ -97,7 +97,6 @@ class _Emitter:
         self.raises: list[tuple[str, str]] = []
         self.declared: set[str] = set()
         self.blas = False
-        self.params = params
         self.dims = dims
         self.depth = 0  # loops and branches around the statement being translated
 
@@ -654,7 +653,7 @@ def translate(source: str, params: list, dims: list[str], name: str, vector: boo
     names = [a.arg for a in fn.args.args]
     if names[0] != "sz" or len(names) != len(params) + 1:
         raise Unsupported("the kernel's parameters")
-    e = _Emitter(params, dims)
+    e = _Emitter(dims)
     e.block("entry")
     arrays, scalars = [], []
     for pname, shape in zip(names[1:], params):
