@@ -573,3 +573,17 @@ def test_array_kernels_are_cached_per_cpu_and_a_cache_that_cannot_be_written_sti
     assert fn(np.array([1.0, 2.0])) == pytest.approx(np.e + 2 * np.exp(2))
     assert [c[2] for c in compiled] == [False]  # loaded, not compiled again
     assert not [w for w in recwarn if "cache" in str(w.message)]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_take_checks_its_indices_even_where_it_gathers_nothing(parallel):
+    x, i = ga.symbols("x", shape=("m", "k")), ga.symbols("i", shape=("j",))
+    fn = ga.compile([ga.take(x, i, axis=0), ga.take(x, i, axis=0) * 2.0], [x, i], parallel=parallel)
+    for xv, iv, error in ((np.zeros((0, 0)), [0.0, 1.0], IndexError), (np.zeros((3, 0)), [5.0], IndexError),
+                          (np.zeros((3, 0)), [9.0, 0.5], ValueError), (np.zeros((3, 0)), [np.nan], ValueError)):
+        with pytest.raises(error):
+            ga.evaluate(ga.take(x, i, axis=0), {x: xv, i: np.array(iv)})
+        with pytest.raises(error):
+            fn(xv, np.array(iv))
+    got = fn(np.arange(6.0).reshape(3, 2), np.array([-1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(got[0], [[4.0, 5.0], [0.0, 1.0], [4.0, 5.0]])

@@ -619,20 +619,24 @@ class _Writer:
         lead = [f"i{k}" for k in range(axis)]
         mid = [f"i{axis + k}" for k in range(len(k_shape))]
         tail = [f"i{axis + len(k_shape) + k}" for k in range(len(big) - axis - 1)]
-        body = [f"j = {self.read(idx, mid)}",
-                "k = int(j)",
-                "if k != j:",
-                "    raise ValueError('take: the indices are not all whole numbers')",
+        # the indices are checked first, in loops of their own (as the evaluator does: all
+        # whole, then all in range), so that a gather with no elements checks them too
+        own = [f"i{k}" for k in range(len(k_shape))]
+        whole = [f"j = {self.read(idx, own)}", "if int(j) != j:",
+                 "    raise ValueError('take: the indices are not all whole numbers')"]
+        in_range = [f"k = int({self.read(idx, own)})", f"if k < -{length} or k >= {length}:",
+                    "    raise IndexError('take: an index is out of range')"]
+        for check in (whole, in_range):  # loops that raise run serially
+            self.out.extend(self.loops(k_shape, check, parallel=False))
+        body = [f"k = int({self.read(idx, mid)})",
                 "if k < 0:",
-                f"    k += {length}",
-                f"if k < 0 or k >= {length}:",
-                "    raise IndexError('take: an index is out of range')"]
+                f"    k += {length}"]
         if op == "take":
             if shape:
                 self.alloc(name, shape)
             target = self.at(name, shape, lead + mid + tail) if shape else name
             body.append(f"{target} = {self.read(x, lead + ['k'] + tail)}")
-            self.out.extend(self.loops(loop_shape, body, parallel=False))  # a loop that raises runs serially
+            self.out.extend(self.loops(loop_shape, body))
         else:
             self.alloc(name, shape, 0.0)
             body.append(f"{self.at(name, shape, lead + ['k'] + tail)} += {self.read(x, lead + mid + tail)}")
