@@ -579,8 +579,9 @@ def test_array_kernels_are_cached_per_cpu_and_a_cache_that_cannot_be_written_sti
 def test_take_checks_its_indices_even_where_it_gathers_nothing(parallel):
     x, i = ga.symbols("x", shape=("m", "k")), ga.symbols("i", shape=("j",))
     fn = ga.compile([ga.take(x, i, axis=0), ga.take(x, i, axis=0) * 2.0], [x, i], parallel=parallel)
-    for xv, iv, error in ((np.zeros((0, 0)), [0.0, 1.0], IndexError), (np.zeros((3, 0)), [5.0], IndexError),
-                          (np.zeros((3, 0)), [9.0, 0.5], ValueError), (np.zeros((3, 0)), [np.nan], ValueError)):
+    cases = ((np.zeros((0, 0)), [0.0, 1.0], IndexError), (np.zeros((3, 0)), [5.0], IndexError),
+             (np.zeros((3, 0)), [9.0, 0.5], ValueError), (np.zeros((3, 0)), [np.nan], ValueError))
+    for xv, iv, error in cases:
         with pytest.raises(error):
             ga.evaluate(ga.take(x, i, axis=0), {x: xv, i: np.array(iv)})
         with pytest.raises(error):
