@@ -6,7 +6,7 @@ about two seconds for an MLP's gradient, and loading it from Numba's cache
 starts Numba's whole CPU target (a quarter of a second more, importing
 ``scipy.linalg``). This module reads the same source (with :mod:`ast`) and
 writes LLVM IR for it directly, which graphad compiles and caches as an object
-file (:func:`graphad.kernels.load_object`).
+file (:func:`graphad.kernels.load_engine`).
 
 It takes only what :mod:`.loops` writes: float and index arithmetic, ``for``
 over ``range``, ``if``, ``raise``, element reads and writes, views (slices,
@@ -31,17 +31,18 @@ import importlib.util
 import math
 import os
 import re
-import struct
 import sys
 from dataclasses import dataclass
 from importlib.machinery import EXTENSION_SUFFIXES
 
 from .. import vecmath
-from ..fastcall import _ARRAY_DATA, _FLOAT_VALUE, _TUPLE_ITEMS
+from ..fastcall import _ARRAY_DATA, _FLOAT_VALUE, _TUPLE_ITEMS, _api
+from ..llvm import _literal as _double
 from ..registry import OPS
 
 DGEMM = "graphad.dgemm"  # the symbol the kernels call BLAS's dgemm by (see blas_dgemm)
 _I32_MAX = 2**31 - 1
+_INT = re.compile(r"-?\d+")
 
 
 class Unsupported(Exception):
@@ -59,6 +60,11 @@ def _calls() -> dict[str, str]:
     return table
 
 
+def _parts(node: ast.Subscript) -> list:
+    """The indices of ``x[i, j]`` (or ``[i]`` of ``x[i]``)."""
+    return node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
 def _literal(node):
     try:
         return ast.literal_eval(node)
@@ -66,8 +72,9 @@ def _literal(node):
         raise Unsupported("a value that is not a literal") from None
 
 
-def _double(x: float) -> str:
-    return f"0x{struct.unpack('<Q', struct.pack('<d', x))[0]:016X}"
+def _number(v: str):
+    """An i64 operand as a Python int where it is a literal (so that it folds), else as is."""
+    return int(v) if _INT.fullmatch(v) else v
 
 
 @dataclass
@@ -166,14 +173,18 @@ class _Emitter:
             return self.vars[node.id][1]
         if isinstance(node, ast.Subscript):  # a part of an array, indexed by its leading axes
             a = self.array(node.value)
-            idx = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            idx = _parts(node)
             if len(idx) >= len(a.ext) or any(isinstance(i, ast.Slice) for i in idx):
                 raise Unsupported("an array index")
-            offset = 0
-            for i, s in zip(idx, a.strides):
-                offset = self.iadd(offset, self.imul(self.index(i), s))
-            return _Array(self.gep(a.ptr, offset), a.ext[len(idx):], a.strides[len(idx):])
+            return _Array(self.at(a, idx), a.ext[len(idx):], a.strides[len(idx):])
         raise Unsupported(ast.dump(node))
+
+    def at(self, a: _Array, idx) -> str:
+        """The address of ``a`` at the leading indices ``idx``."""
+        offset = 0
+        for i, s in zip(idx, a.strides):
+            offset = self.iadd(offset, self.imul(self.index(i), s))
+        return self.gep(a.ptr, offset)
 
     def view(self, node) -> _Array | None:
         """The array that the expression ``node`` makes (a view), or None if it is not one."""
@@ -181,7 +192,7 @@ class _Emitter:
             a = self.array(node.value)
             return _Array(a.ptr, a.ext[::-1], a.strides[::-1])
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id != "sz":
-            idx = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            idx = _parts(node)
             if not any(isinstance(i, ast.Slice) for i in idx):
                 return None
             a = self.array(node.value)
@@ -261,7 +272,7 @@ class _Emitter:
         ty, v = self.expr(node)
         if ty != "i64":
             raise Unsupported("an index that is not an integer")
-        return int(v) if re.fullmatch(r"-?\d+", v) else v
+        return _number(v)
 
     def index(self, node):
         """An index into an axis: loops.py writes none that counts from the end."""
@@ -277,9 +288,7 @@ class _Emitter:
         if ty == "double":
             return v
         if ty == "i64":
-            if re.fullmatch(r"-?\d+", v):
-                return _double(float(int(v)))
-            return self.op(f"sitofp i64 {v} to double")
+            return _double(float(v)) if _INT.fullmatch(v) else self.op(f"sitofp i64 {v} to double")
         return self.op(f"uitofp i1 {v} to double")
 
     def expr(self, node) -> tuple[str, str]:
@@ -306,7 +315,7 @@ class _Emitter:
         ty, v = self.expr(node.operand)
         if isinstance(node.op, ast.USub):
             if ty == "i64":
-                return ty, str(-int(v)) if re.fullmatch(r"-?\d+", v) else self.op(f"sub i64 0, {v}")
+                return ty, str(-int(v)) if _INT.fullmatch(v) else self.op(f"sub i64 0, {v}")
             return "double", self.op(f"fneg double {self.to_double(ty, v)}")
         if isinstance(node.op, ast.UAdd):
             return ty, v
@@ -316,10 +325,8 @@ class _Emitter:
         (lt, lv), (rt, rv) = self.expr(node.left), self.expr(node.right)
         o = type(node.op).__name__
         if lt == rt == "i64" and o in ("Add", "Sub", "Mult", "FloorDiv", "Mod"):
-            if o == "Add":
-                return "i64", str(self.iadd(*(int(x) if re.fullmatch(r"-?\d+", x) else x for x in (lv, rv))))
-            if o == "Mult":
-                return "i64", str(self.imul(*(int(x) if re.fullmatch(r"-?\d+", x) else x for x in (lv, rv))))
+            if o in ("Add", "Mult"):
+                return "i64", str((self.iadd if o == "Add" else self.imul)(_number(lv), _number(rv)))
             if o == "Sub":
                 return "i64", self.op(f"sub i64 {lv}, {rv}")
             # Python's floor division and modulo (the sign of the divisor)
@@ -415,8 +422,6 @@ class _Emitter:
             return "double", self.op(f"select i1 {c}, double {b}, double {a}")
         if name == "dmul":
             return "double", self.dmul(*(self.double(x) for x in node.args))
-        if isinstance(f, ast.Attribute) and f.attr == "ravel":  # x.ravel()[0], read by e_Subscript
-            raise Unsupported("ravel outside an index")
         op = name[5:] if name.startswith("simd_") else _calls().get(name)
         if op not in OPS or not OPS[op].ir or OPS[op].arity != len(node.args):
             raise Unsupported(f"the function {name}")
@@ -453,13 +458,10 @@ class _Emitter:
                 raise Unsupported("an index of a call")
             return self.array(f.value).ptr
         a = self.array(node.value)
-        idx = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        idx = _parts(node)
         if len(idx) != len(a.ext):
             raise Unsupported("an element index")
-        offset = 0
-        for i, s in zip(idx, a.strides):
-            offset = self.iadd(offset, self.imul(self.index(i), s))
-        return self.gep(a.ptr, offset)
+        return self.at(a, idx)
 
     def e_Subscript(self, node):
         if isinstance(node.value, ast.Name) and node.value.id == "sz":
@@ -756,8 +758,5 @@ def blas_dgemm() -> int:
     if module is None:
         import scipy.linalg.cython_blas as module
     capsule = module.__pyx_capi__["dgemm"]
-    api = ctypes.pythonapi
-    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+    name = _api("PyCapsule_GetName", ctypes.c_char_p, ctypes.py_object)(capsule)
+    return _api("PyCapsule_GetPointer", ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(capsule, name)
