@@ -34,3 +34,18 @@ def run_threads():
         return not any(t.is_alive() for t in threads)
 
     return run
+
+
+@pytest.fixture
+def rss_mb():
+    """``rss_mb()``: this process's resident memory, in MiB (from /proc; skips elsewhere)."""
+    import os
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("reads the resident memory from /proc")
+
+    def read():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    return read

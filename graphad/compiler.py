@@ -1,24 +1,26 @@
-"""``ga.compile``: optimise once, lower to LLVM IR, compile with Numba, call many times.
+"""``ga.compile``: optimise once, lower to LLVM IR, compile to machine code, call many times.
 
 The design (docs/compiler.md explains the measurements behind it):
 
-- the optimised Program is written as LLVM IR text (:mod:`graphad.llvm`), which
-  Numba links into a small generated wrapper through an ``@intrinsic``, so
-  Numba never types one Python statement per node;
-- the wrapper module and its IR are files in the cache directory named by a
-  structural hash, and Numba caches their machine code (``cache=True``): a
-  second process compiling the same graph loads it instead of recompiling;
-- the returned callable *is* a Numba dispatcher, with a faster door of its own
-  for a call with floats (and 1-D arrays for vector inputs) that costs about a
-  fifth of a hand-written ``@njit`` call (:mod:`graphad.fastcall`); the door
-  hands anything else to the dispatcher, where ints, arrays of points and
-  wrong types miss Numba's exact-type lookup and land in
-  :meth:`Compiled._slow_call`, which converts, broadcasts, batches or raises a
-  clear error.
+- the optimised Program is written as LLVM IR text (:mod:`graphad.llvm`): the
+  kernel and its batch loop over points; graphad compiles it with llvmlite,
+  with the fast door's entry (:mod:`graphad.fastcall`), to one object file
+  (:mod:`graphad.kernels`), so no Python is typed or compiled per program;
+- the IR and the object file are files in the cache directory named by a
+  structural hash, each with a checksum: a second process compiling the same
+  graph loads the machine code instead of compiling it;
+- the returned :class:`Compiled` owns the engine that holds its machine code,
+  which is freed when the function is dropped. A call with floats (and 1-D
+  arrays for vector inputs) takes its door, about what calling ``math.exp``
+  costs; any other call comes to :meth:`Compiled._slow_call`, which converts,
+  broadcasts, runs the batch loop (ctypes, the GIL released; in graphad's own
+  threads with ``parallel=True``) or raises a clear error. ``@njit`` code calls
+  it through a Numba function made at its first such call (:mod:`graphad.wrapper`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import importlib.util
@@ -30,13 +32,15 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import llvmlite
 import numba
 import numpy as np
 from numba import types
-from numba.core.registry import CPUDispatcher
+from numba.extending import typeof_impl
 
 from . import cache, cluster, fastcall, kernels, numba_cache, vecmath, wrapper
 from ._version import __version__
@@ -50,10 +54,12 @@ from .registry import OPS
 from .shapes import fmt as fmt_shape
 
 NOGIL_NODES = 1000  # longer kernels release the GIL while they run
-LINK_NODES = 1500  # shorter kernels are linked into Numba's module (inlinable, O3); longer
-#                    ones are compiled by graphad.kernels, far faster (docs/compiler.md)
+OPTIMISE_NODES = 1500  # shorter kernels get LLVM's O3 passes and loop vectoriser; longer ones a
+#                        light pipeline, far faster to compile (docs/compiler.md)
 _lock = threading.Lock()
-_modules: dict[str, object] = {}  # cache key -> imported wrapper module, per process
+# cache key -> the compiled function, while it is alive (its machine code is freed with it)
+_functions: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_numba_functions: dict[str, object] = {}  # kernel name -> the Numba function @njit code calls
 _forked_after_omp = False  # this process is a fork of one whose GNU OpenMP threads had started
 
 
@@ -418,31 +424,38 @@ def _build(source, options: Options) -> Compiled:
         raise ValueError(f"the op(s) {', '.join(unknown)} are not registered in this process: import "
                          "the module that defines them (with ga.define_op) first")
     templates = sorted((op, OPS[op].ir) for op in ops if op in OPS)
+    door = _door_type(options.layout)
     key = hashlib.sha256(repr((
-        source.key(), options.key(), templates, __version__, _generator_stamp(),
-        numba.__version__, llvmlite.__version__, kernels.host(),
+        source.key(), options.key(), templates, door is not None, __version__, _generator_stamp(),
+        llvmlite.__version__, kernels.host(),
     )).encode()).hexdigest()[:40]
     with _lock:
-        module = _modules.get(key)
-        if module is None:
+        fn = _functions.get(key)
+        if fn is None:
             with Progress(f"compiling {sum(ops.values()):,} nodes") as shown:
-                module = _modules[key] = _load_module(source, options, key, shown)
-    return module.point._bind(source, options, module)
+                fn = _load(source, options, key, door or Compiled, shown)
+            _functions[key] = fn
+    return fn
 
 
-def _load_module(source, options: Options, key: str, shown: Progress):
+def _door_type(layout: Layout):
+    """The class of compiled functions with a fast door for this layout, or None."""
+    door = fastcall.door_type(Compiled)
+    return door if door is not None and fastcall.fits(layout) else None
+
+
+def _load(source, options: Options, key: str, cls, shown: Progress) -> Compiled:
     folder = cache_dir()
     try:
-        return _load_from(source, options, key, os.path.join(folder, f"graphad_{key}"), shown)
+        return _load_from(source, options, key, cls, os.path.join(folder, f"graphad_{key}"), shown)
     except OSError as e:  # the folder could not be written after all (a full disk, removed...)
-        return _load_from(source, options, key, os.path.join(_fallback(folder, e), f"graphad_{key}"), shown)
+        return _load_from(source, options, key, cls, os.path.join(_fallback(folder, e), f"graphad_{key}"),
+                          shown)
 
 
-def _load_from(source, options: Options, key: str, base: str, shown: Progress):
+def _load_from(source, options: Options, key: str, cls, base: str, shown: Progress) -> Compiled:
     name = f"graphad_{key}"
     layout = options.layout
-    point_sig = tuple(types.float64 if s == 0 else types.Array(types.float64, 1, "C")
-                      for s in layout.in_sizes)
     optimised = None
 
     def generate():
@@ -451,14 +464,10 @@ def _load_from(source, options: Options, key: str, base: str, shown: Progress):
         optimised = _run_passes(source, options)
         program = optimised[0]
         shown.stage(f"writing LLVM IR for {len(program):,} nodes")
-        linked = len(program) <= LINK_NODES
-        nogil = len(program) > NOGIL_NODES
-        vector = linked and not options.exact_math  # graphad.kernels' batch loops call the kernel by symbol
-        files = {".ll": emit(program, layout, name, options.chunk_size, vector).encode(),
-                 ".py": wrapper.source(key, name, layout, options.parallel, options.in_labels, options.single,
-                                       nogil, linked).encode()}
-        for ext, data in files.items():
-            kernels.write_file(base + ext, data)
+        vector = len(program) <= OPTIMISE_NODES and not options.exact_math
+        files = {".ll": (f"; graphad: {len(program)} nodes\n"
+                         + emit(program, layout, name, options.chunk_size, vector)).encode()}
+        kernels.write_file(base + ".ll", files[".ll"])
         try:  # optional: .program recomputes it when it is missing
             files[".pkl"] = pickle.dumps(optimised)
             kernels.write_file(base + ".pkl", files[".pkl"])
@@ -468,29 +477,35 @@ def _load_from(source, options: Options, key: str, base: str, shown: Progress):
         kernels.write_file(base + ".sum", json.dumps({ext: _digest(data) for ext, data in files.items()}))
         cache.trim(keep=name)
 
-    fresh = not _intact(base, (".py", ".ll"))
+    fresh = not _intact(base, (".ll",))
     if fresh:  # missing, or changed since it was written (a flipped bit gives wrong numbers)
         generate()
     else:
         cache.touch(base)
     for attempt in range(2):
         try:
-            module = _import(base + ".py", name)
-            for fn in (module.point, getattr(module, "batch", None)):
-                numba_cache.seal(fn)  # Numba's own cache files, checked before they are read
-            if not module.LINKED:
-                shown.stage("compiling machine code (LLVM)")
-                kernels.load(name, base, fresh=bool(attempt))
-            shown.stage("compiling the Numba wrapper")
-            if attempt or fresh:  # Numba's code may have been compiled from the damaged files
-                _flush(module)
-            module.point.compile(point_sig)
-            point = module.point
-            if type(point) is fastcall.door_type(Compiled) and fastcall.fits(layout):
-                fastcall.install(point, name, base, module._IR, layout, options.single,
-                                 point.targetoptions["nogil"], attempt or fresh)
-            module.optimised = optimised  # None: read from the .pkl when asked for
-            return module
+            ir = _read_intact(base, ".ll").decode()
+            nodes = int(ir[:ir.index("\n")].removeprefix("; graphad: ").removesuffix(" nodes"))
+            small, nogil = nodes <= OPTIMISE_NODES, nodes > NOGIL_NODES
+            symbols = [name, name + ".batch"]
+            if cls is not Compiled:
+                ir += fastcall.entry_ir(name, layout, options.single, nogil)
+                symbols += [f"{name}.{s}" for s in fastcall.DOOR_SYMBOLS]
+            shown.stage("compiling machine code (LLVM)")
+            engine, addresses, compiled = kernels.load_engine(
+                base + ".o", lambda text=ir: text, symbols, bool(attempt) or fresh,
+                passes=3 if small else kernels.PASSES_OPT, vectorize=small)
+            fn = cls(source, options, base, addresses, nodes)
+            fn._engine = engine  # its machine code lives as long as the function
+            fn._from_cache = not compiled
+            if cls is not Compiled:
+                fastcall.install(fn, addresses, name, Compiled._door_fallback)
+                fn._has_door = True
+            if optimised is not None:
+                fn._optimised_result = optimised
+            return fn
+        except OSError:
+            raise
         except Exception:
             if attempt:
                 raise
@@ -502,16 +517,23 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _read_intact(base: str, ext: str) -> bytes:
+    """The cache file ``base + ext``, if it matches the digest written with it (else ValueError)."""
+    with open(base + ".sum") as f:
+        recorded = json.load(f)
+    with open(base + ext, "rb") as f:
+        data = f.read()
+    if not isinstance(recorded, dict) or recorded.get(ext) != _digest(data):
+        raise ValueError(f"the cache file {base + ext} is missing or changed")
+    return data
+
+
 def _intact(base: str, extensions: tuple[str, ...]) -> bool:
     """Whether the cache files ``base + ext`` exist and match the digests written with them."""
     try:
-        with open(base + ".sum") as f:
-            recorded = json.load(f)
         for ext in extensions:
-            with open(base + ext, "rb") as f:
-                if recorded.get(ext) != _digest(f.read()):
-                    return False
-    except (OSError, ValueError, AttributeError):
+            _read_intact(base, ext)
+    except (OSError, ValueError):
         return False
     return True
 
@@ -520,83 +542,83 @@ def _run_passes(source, options: Options) -> tuple[Program, Report]:
     return optimise(source.program(), options.passes, assume_finite=options.assume_finite)
 
 
-def _flush(module) -> None:
-    """Empty Numba's cache of a wrapper module's functions (for corrupt entries)."""
-    for fn in ("point", "batch"):
-        cache = getattr(getattr(module, fn, None), "_cache", None)
-        if cache is not None:
-            cache.flush()
+# -- batches in parallel: graphad's own threads -------------------------------------------
+
+BLOCK = 4096  # points: a parallel batch is cut into shares of whole blocks
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool)
+_pool_lock = threading.Lock()
 
 
-def compiled_function(nogil: bool):
-    """Decorator used by the generated modules: njit(cache=True), as a :class:`Compiled`."""
+def _run_parallel(loop, n: int, pointers) -> None:
+    """``loop(lo, hi, *pointers)`` over points 0 to n - 1, in shares run by one thread
+    each (a ctypes call releases the GIL). The pool is made afresh in a forked child,
+    whose copy of the parent's pool has no threads."""
+    global _pool
+    workers = max(1, numba.config.NUMBA_NUM_THREADS)
+    step = -(-max(BLOCK, -(-n // workers)) // BLOCK) * BLOCK
+    shares = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+    if len(shares) > 1:
+        with _pool_lock:
+            if _pool is None or _pool[0] != os.getpid():
+                _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="graphad"))
+            pool = _pool[1]
+        futures = [pool.submit(loop, lo, hi, *pointers) for lo, hi in shares[1:]]
+    else:
+        futures = []
+    loop(*shares[0], *pointers)  # this thread takes the first share
+    for f in futures:
+        f.result()
 
-    def wrap(py_func):
-        cls = fastcall.door_type(Compiled) or Compiled  # with room for a fast door (graphad.fastcall)
-        fn = cls(py_func, locals={}, targetoptions={"nopython": True, "nogil": nogil})
-        fn.enable_caching()
-        return fn
 
-    return wrap
-
-
-class Compiled(CPUDispatcher):
+class Compiled:
     """A compiled function: call it like ``fn(x, y)``.
 
-    It *is* a Numba dispatcher, so a call with floats goes straight into
-    Numba's C call path, as fast as a hand-written ``@njit`` function. Any
-    other call (ints, arrays, wrong types) finds no exact match there and
-    comes to :meth:`_compile_for_args`, which converts, broadcasts, runs the
-    batch loop or raises a clear error.
+    A call with floats (and 1-D float64 arrays for vector inputs) goes through
+    its fast door (:mod:`graphad.fastcall`) straight into the machine code;
+    any other call comes to :meth:`_door_fallback`, which converts,
+    broadcasts, runs the batch loop or raises a clear error. The machine code
+    is freed when the function is dropped. ``@njit`` code may call it too
+    (through a Numba function made at the first such call, :mod:`graphad.wrapper`).
 
     Attributes: ``program`` (the optimised Program), ``report`` (node counts
     per pass), ``source`` (a readable listing, one assignment per node),
     ``llvm_ir`` (the IR that was compiled).
     """
 
-    def _bind(self, source, options: Options, module) -> Compiled:
+    def __init__(self, source, options: Options, base: str, addresses: dict[str, int], nodes: int):
         self.layout = options.layout
         self._source = source
         self._options = options
         self._single = options.single
         self._in_labels = options.in_labels
-        self._module = module
-        self._batch_ready = False
-        return self
+        self._base = base
+        self._nodes = nodes
+        self._kernel = addresses[os.path.basename(base)]
+        n = len(self.layout.in_sizes) + len(self.layout.out_sizes)
+        self._loop = _batch_entry(n)(addresses[os.path.basename(base) + ".batch"])
+        self._optimised_result = None
+        self._has_door = False
 
     def __reduce__(self):
         return _build, (self._source, self._options)
 
     def __repr__(self) -> str:
-        if not hasattr(self, "_module"):  # Numba names its type after us while we are made
-            return f"graphad.Compiled({self.py_func.__module__})"
         return f"<graphad.Compiled ({', '.join(self._in_labels)}) -> {len(self.layout.out_sizes)} output(s)>"
 
-    def typeof_pyval(self, val):
-        # Numba types an argument before any of our checks run; a masked array's mask
-        # would be lost, so it is refused here, with what to do instead
-        if isinstance(val, np.ma.MaskedArray):
-            raise TypeError(_MASKED)
-        return super().typeof_pyval(val)
+    def __call__(self, *args, **kwargs):
+        return self._door_fallback(*args, **kwargs)
 
     def _door_fallback(self, *args, **kwargs):
-        """Every call that graphad's own door (:mod:`graphad.fastcall`) does not
-        take: Numba's dispatcher, after the checks whose errors should name the
-        user's symbols (Numba's would not). Numba types an ndarray subclass from a
-        process-wide table, which skips :meth:`typeof_pyval` once any subclass of
-        that dtype and shape has been seen, so masked arrays are refused here."""
-        if any(isinstance(a, np.ma.MaskedArray) for a in args):
-            raise TypeError(_MASKED)
-        if not kwargs and cluster.any_dask(args):
-            return cluster.batch_call(self, args)
-        if not kwargs:
-            if len(args) != len(self.layout.in_sizes):
-                raise TypeError(self._arity_message(args))
+        """Every call that the fast door (:mod:`graphad.fastcall`) does not take."""
+        if kwargs:
+            raise TypeError(f"a compiled function takes its arguments by position "
+                            f"({', '.join(self._in_labels)}), not by keyword ({', '.join(kwargs)})")
+        if len(args) == len(self.layout.in_sizes):
             for g, (size, a) in enumerate(zip(self.layout.in_sizes, args)):
                 if size and isinstance(a, (np.ndarray, list, tuple)) and np.ndim(a) == 1 and len(a) != size:
                     raise ValueError(f"argument {g + 1} takes the {size} values of {self._names(g)}, "
                                      f"got {len(a)}")
-        return CPUDispatcher.__call__(self, *args, **kwargs)
+        return self._slow_call(args)
 
     def _names(self, g: int) -> str:
         """The symbols of input group ``g``, for error messages: ``x`` or ``[x0, x1, ..., x99]``."""
@@ -623,34 +645,13 @@ class Compiled(CPUDispatcher):
             message += f"; it takes one array of the {sizes[0]} values: fn(np.array([...]))"
         return message
 
-    def _compile_for_args(self, *args, **kws):
-        if not hasattr(self, "_module"):  # still being set up: behave like any dispatcher
-            return super()._compile_for_args(*args, **kws)
-        return lambda *a: self._slow_call(a)
-
-    def _recover(self) -> None:
-        """The batch loop failed to compile or load: forget Numba's cached code for it,
-        and where its cache cannot be written (the folder is gone), stop caching it."""
-        _flush(self._module)
-        try:
-            _make_writable(os.path.dirname(self._module.__file__))
-        except OSError:
-            from numba.core.caching import NullCache
-
-            self._module.batch._cache = NullCache()
-
     def _optimised(self) -> tuple[Program, Report]:
-        module = self._module
-        if module.optimised is None:
-            base = module.__file__[:-3]
+        if self._optimised_result is None:
             try:
-                if not _intact(base, (".pkl",)):
-                    raise ValueError("missing or changed")
-                with open(base + ".pkl", "rb") as f:
-                    module.optimised = pickle.load(f)
+                self._optimised_result = pickle.loads(_read_intact(self._base, ".pkl"))
             except Exception:  # unreadable: the passes are deterministic, run them again
-                module.optimised = _run_passes(self._source, self._options)
-        return module.optimised
+                self._optimised_result = _run_passes(self._source, self._options)
+        return self._optimised_result
 
     @property
     def program(self) -> Program:
@@ -664,8 +665,32 @@ class Compiled(CPUDispatcher):
 
     @property
     def llvm_ir(self) -> str:
-        with open(self._module.__file__[:-3] + ".ll") as f:
+        """The kernel's LLVM IR module (as cached; without the fast door's entry)."""
+        with open(self._base + ".ll") as f:
             return f.read()
+
+    def _dispatcher(self):
+        """The Numba function through which ``@njit`` code calls this one: made, and
+        cached on disk, at the first such call in the process (:mod:`graphad.wrapper`)."""
+        name = os.path.basename(self._base)
+        with _lock:
+            if name not in _numba_functions:
+                linked = self._nodes <= OPTIMISE_NODES  # Numba compiles small kernels' IR itself
+                if not linked:  # big ones it calls by symbol: their code then stays for good
+                    kernels.publish(name, self._kernel, self._engine)
+                text = wrapper.source(name[len("graphad_"):], name, self.layout, self._in_labels,
+                                      self._single, self._nodes > NOGIL_NODES, linked)
+                try:
+                    with open(self._base + ".py") as f:
+                        written = f.read() == text
+                except (OSError, UnicodeDecodeError):
+                    written = False
+                if not written:
+                    kernels.write_file(self._base + ".py", text)
+                module = _import(self._base + ".py", name)
+                numba_cache.seal(module.point)  # Numba's own cache files, checked before they are read
+                _numba_functions[name] = module.point
+        return _numba_functions[name]
 
     @property
     def source(self) -> str:
@@ -712,59 +737,61 @@ class Compiled(CPUDispatcher):
             else:
                 batch_shapes.append(arr.shape)
             arrays.append(arr)
-        shape = batch_shapes[0]
+        shape = batch_shapes[0] if batch_shapes else ()
         if any(s != shape for s in batch_shapes):
             try:
                 shape = np.broadcast_shapes(*batch_shapes)
             except ValueError:
                 raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
-        if shape == ():
-            # exactly the types compiled for (C-contiguous, aligned and writable), so this call
-            # takes the fast path and cannot come back here
-            point = [float(a) if s == 0 else np.require(a, requirements=["C", "A", "W"])
-                     for a, s in zip(arrays, sizes)]
-            return self(*point)
+        if shape == () and self._has_door:
+            # exactly the types the door takes (C-contiguous, aligned float64), so this call
+            # takes it and cannot come back here
+            return self(*[float(a) if s == 0 else np.require(a, requirements=["C", "A"])
+                          for a, s in zip(arrays, sizes)])
         return self._batch(arrays, shape)
 
     def _batch(self, arrays, shape):
-        if self._options.parallel and _forked_after_omp:
-            raise RuntimeError(
-                "this process was forked after a parallel=True function ran on GNU OpenMP threads, "
-                "which cannot run in a forked child: start worker processes with 'spawn' or "
-                "'forkserver' (multiprocessing.get_context('spawn')), or compile with parallel=False "
-                "for them (docs/compiler.md)")
         n = math.prod(shape)
         ins = []
         for a, s in zip(arrays, self.layout.in_sizes):
             full = shape + (s,) if s else shape
             if a.shape != full:
                 a = np.broadcast_to(a, full)
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                a = np.array(a, dtype=np.float64, order="C")  # a writable, contiguous copy
-            ins.append(a.reshape((n, s) if s else n))
-        outs = [np.empty((n, s) if s else (n,)) for s in self.layout.out_sizes]
+            if not (a.flags.c_contiguous and a.flags.aligned):
+                a = np.array(a, dtype=np.float64, order="C")  # a contiguous, aligned copy
+            ins.append(a)
+        outs = [np.empty(shape + (s,) if s else shape) for s in self.layout.out_sizes]
         if n:
-            try:
-                self._module.batch(*ins, *outs)
-            except Exception:
-                if self._batch_ready:
-                    raise
-                self._recover()  # the first call may meet a corrupt or vanished cache entry
-                self._module.batch(*ins, *outs)
-            self._batch_ready = True
-        results = [o.reshape(shape + (s,) if s else shape) for o, s in zip(outs, self.layout.out_sizes)]
-        return results[0] if self._single else tuple(results)
+            pointers = [a.ctypes.data for a in ins + outs]  # the arrays are alive until we return
+            if self._options.parallel and n > BLOCK:
+                _run_parallel(self._loop, n, pointers)
+            else:
+                self._loop(0, n, *pointers)
+        if shape == ():  # one point, without the door: floats, as the door returns them
+            outs = [float(o) if s == 0 else o for o, s in zip(outs, self.layout.out_sizes)]
+        return outs[0] if self._single else tuple(outs)
+
+
+@typeof_impl.register(Compiled)
+def _typeof_compiled(fn, context):
+    """In ``@njit`` code a compiled function is its Numba function (:meth:`Compiled._dispatcher`)."""
+    return types.Dispatcher(fn._dispatcher())
+
+
+def _batch_entry(n: int):
+    """The ctypes type of a batch loop ``@name.batch(lo, hi, n pointers)``; ctypes
+    releases the GIL while it runs."""
+    return ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, *[ctypes.c_void_p] * n)
 
 
 _FLOAT64 = np.dtype(np.float64)
-_MASKED = "a masked array argument: fill it first (a.filled(np.nan)) so that masked entries are explicit"
 
 
 def _as_float_array(a, label: str) -> np.ndarray:
     """``a`` as a float64 array, or a clear error naming the argument."""
     if isinstance(a, (str, bytes)) or a is None or isinstance(a, complex):
         raise TypeError(f"argument {label!r} is {a!r}; give a real number or an array of them")
-    if isinstance(a, np.ma.MaskedArray):  # Numba may type it as a plain array, so typeof_pyval never sees it
+    if isinstance(a, np.ma.MaskedArray):  # its mask would be lost
         raise TypeError(f"argument {label!r} is a masked array; fill it first (a.filled(np.nan))")
     try:
         arr = np.asarray(a)

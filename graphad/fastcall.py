@@ -1,28 +1,27 @@
 """A call that costs about what calling ``math.exp`` costs.
 
-Numba's dispatcher spends most of a small call (120-150 ns) on finding the
-overload for the argument types and on the argument tuple. So compiled
-functions are instances of a subclass of :class:`graphad.compiler.Compiled`
-(:func:`door_type`, made with CPython's own ``PyType_FromSpecWithBases``) that
-adds one field to each instance: a *vectorcall* function, which Python calls
-for ``fn(...)`` with the arguments as they lie on its stack, no tuple built.
-:func:`install` fills it with a function written here in LLVM IR and compiled
-with the kernel (the *door*). When the call has exactly the right number of
-positional arguments, each an exact ``float`` or, for a vector input, an
-exact 1-D float64 ``ndarray`` of the right length, C-contiguous and aligned,
-the door reads them in place, runs the kernel (with the GIL released where
-the dispatcher's path releases it) and returns a float, a fresh array or a
-tuple of them. Any other call goes on, unchanged, to Numba's dispatcher
-(``Compiled._door_fallback``) with the tuple and dict it expects: ints, lists,
-other dtypes or layouts, keywords and wrong counts get exactly the conversions
-and errors they always got, and the function stays a Numba dispatcher
-(callable from ``@njit`` code, picklable).
+A Python-level ``__call__`` spends a microsecond or more on the argument tuple
+and on dispatching. So compiled functions are instances of a subclass of
+:class:`graphad.compiler.Compiled` (:func:`door_type`, made with CPython's
+own ``PyType_FromSpecWithBases``) that adds one field to each instance: a
+*vectorcall* function, which Python calls for ``fn(...)`` with the arguments
+as they lie on its stack, no tuple built. :func:`install` fills it with a
+function written here in LLVM IR (:func:`entry_ir`) and compiled in one
+module with the kernel (the *door*). When the call has exactly the right
+number of positional arguments, each an exact ``float`` or ``np.float64``
+or, for a vector input, an exact 1-D float64 ``ndarray`` of the right
+length, C-contiguous and aligned, the door reads them in place, runs the
+kernel (with the GIL released for long kernels) and returns a float, a fresh
+array or a tuple of them. Any other call goes on to
+``Compiled._door_fallback(fn, *args, **kwargs)``: ints, lists, other dtypes
+or layouts, batches of points, keywords and wrong counts get their
+conversions and errors there.
 
 The door reads CPython's and NumPy's object layouts (a float's value, a
 tuple's items, an array's data, shape, dtype and flags), so they are checked
 on the running interpreter first; where one differs (PyPy, a free-threaded
 build, a layout it does not know), or where ``GRAPHAD_FAST_CALL=0``, there is
-no door and every call takes the dispatcher's path.
+no door and every call takes the Python path.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ import sysconfig
 import llvmlite.binding as llvm
 import numpy as np
 
-from . import kernels
 from .llvm import Layout
 
 _OB_TYPE, _FLOAT_VALUE, _TUPLE_SIZE, _TUPLE_ITEMS = 8, 16, 16, 24
@@ -49,6 +47,7 @@ _HAVE_VECTORCALL, _DEFAULT, _BASETYPE = 1 << 11, 1 << 18, 1 << 10
 _T_PYSSIZET, _READONLY = 19, 1
 _API = ("PyFloat_FromDouble", "PyTuple_New", "PyDict_New", "PyDict_SetItem", "Py_IncRef", "Py_DecRef",
         "PyEval_SaveThread", "PyEval_RestoreThread", "PyObject_Call")
+DOOR_SYMBOLS = ("call", "next", "float", "float64", "ndarray", "f64")  # @name.<these>
 _keep: list = []  # the type spec's C structures, alive as long as the type
 
 
@@ -161,14 +160,13 @@ def door_type(base: type) -> type | None:
 def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
     """``PyObject* @name.call(callable, args, nargsf, kwnames)``: the vectorcall
     function of the kernel ``@name`` (see the module docstring). ``@name.next``
-    holds the function's ``_door_fallback`` (bound), and ``@name.float``,
+    holds the function that takes every other call, and ``@name.float``,
     ``@name.float64``, ``@name.ndarray`` and ``@name.f64`` the addresses of
     ``float``, ``np.float64``, ``np.ndarray`` and the float64 dtype, all set when
-    the code is loaded. With ``nogil`` the kernel runs with
-    the GIL released, as the dispatcher's path runs it."""
+    the code is loaded. With ``nogil`` the kernel runs with the GIL released."""
     ins, outs = layout.in_sizes, layout.out_sizes
     lines = [
-        *(f'@"{name}.{g}" = global i8* null' for g in ("next", "float", "float64", "ndarray", "f64")),
+        *(f'@"{name}.{g}" = global i8* null' for g in DOOR_SYMBOLS[1:]),
         "declare i8* @graphad.PyFloat_FromDouble(double)",
         "declare i8* @graphad.PyTuple_New(i64)",
         "declare i8* @graphad.PyDict_New()",
@@ -306,22 +304,29 @@ def entry_ir(name: str, layout: Layout, single: bool, nogil: bool) -> str:
 
 
 def _slow_path(name: str) -> list[str]:
-    """Any other call: the positional arguments as a tuple and the keywords as a
-    dict, passed to the function's ``_door_fallback``."""
+    """Any other call: the function and the positional arguments as a tuple and the
+    keywords as a dict, passed to ``@name.next``."""
     return [
         "slow:",
-        "  %tuple.s = call i8* @graphad.PyTuple_New(i64 %nargs)",
+        "  %nargs.s = add i64 %nargs, 1",
+        "  %tuple.s = call i8* @graphad.PyTuple_New(i64 %nargs.s)",
         "  %made.s = icmp ne i8* %tuple.s, null",
-        "  br i1 %made.s, label %fill, label %fail",
+        "  br i1 %made.s, label %first, label %fail",
+        "first:",  # the function itself, then the arguments
+        "  call void @graphad.Py_IncRef(i8* %self)",  # PyTuple_SET_ITEM steals a reference
+        f"  %first.p = getelementptr i8, i8* %tuple.s, i64 {_TUPLE_ITEMS}",
+        "  %first.q = bitcast i8* %first.p to i8**",
+        "  store i8* %self, i8** %first.q",
+        "  br label %fill",
         "fill:",
-        "  %j = phi i64 [0, %slow], [%j.next, %fill.one]",
+        "  %j = phi i64 [0, %first], [%j.next, %fill.one]",
         "  %more = icmp slt i64 %j, %nargs",
         "  br i1 %more, label %fill.one, label %keywords",
         "fill.one:",
         "  %arg.p = getelementptr i8*, i8** %args, i64 %j",
         "  %arg = load i8*, i8** %arg.p",
-        "  call void @graphad.Py_IncRef(i8* %arg)",  # PyTuple_SET_ITEM steals a reference
-        f"  %slot.k = add i64 %j, {_TUPLE_ITEMS // 8}",
+        "  call void @graphad.Py_IncRef(i8* %arg)",
+        f"  %slot.k = add i64 %j, {_TUPLE_ITEMS // 8 + 1}",
         "  %items = bitcast i8* %tuple.s to i8**",
         "  %slot.p = getelementptr i8*, i8** %items, i64 %slot.k",
         "  store i8* %arg, i8** %slot.p",
@@ -378,25 +383,16 @@ def _slow_path(name: str) -> list[str]:
     ]
 
 
-def install(fn, name: str, base: str, kernel_ir: str | None, layout: Layout, single: bool, nogil: bool,
-            fresh: bool = False) -> None:
-    """Give the compiled function ``fn`` (an instance of :func:`door_type`; its
-    kernel ``@name``) its vectorcall function, cached in ``base.call.o``: compiled
-    with the kernel's IR ``kernel_ir``, or calling the kernel by symbol where
-    that is None (a kernel :mod:`graphad.kernels` compiled)."""
-    cls = type(fn)
-    text = entry_ir(name, layout, single, nogil)
-    if kernel_ir is None:
-        n = len(layout.in_sizes) + len(layout.out_sizes)
-        kernel_ir = f"declare void @{name}({', '.join(['double*'] * n)})\n"
-    fn._door_next = fn._door_fallback  # bound, and kept alive by fn
-    values = {"next": id(fn._door_next), "float": id(float), "float64": id(np.float64),
+def install(fn, addresses: dict[str, int], name: str, fallback) -> None:
+    """Open the door of the compiled function ``fn`` (an instance of :func:`door_type`),
+    whose machine code holds ``@name.call`` and its globals at ``addresses``. A call
+    the door does not take goes to ``fallback(fn, *args, **kwargs)``, a function that
+    must live as long as the process (the door holds it without a reference)."""
+    values = {"next": id(fallback), "float": id(float), "float64": id(np.float64),
               "ndarray": id(np.ndarray), "f64": id(np.dtype(np.float64))}
-    symbols = [f"{name}.call", *(f"{name}.{g}" for g in values)]
-    addresses = kernels.load_object(base + ".call.o", lambda: kernel_ir + text, symbols, fresh)
     for g, value in values.items():
         ctypes.c_void_p.from_address(addresses[f"{name}.{g}"]).value = value
-    ctypes.c_void_p.from_address(id(fn) + cls.__basicsize__ - 8).value = addresses[symbols[0]]
+    ctypes.c_void_p.from_address(id(fn) + type(fn).__basicsize__ - 8).value = addresses[f"{name}.call"]
 
 
 def has_door(fn) -> bool:

@@ -1,13 +1,13 @@
-"""Big kernels, compiled by graphad itself with llvmlite and cached as object files.
+"""Machine code compiled by graphad itself with llvmlite, cached as object files.
 
-Numba runs its full O3 module pipeline over everything linked into a function,
-and LLVM's O1+ code generation (SelectionDAG, greedy register allocation) costs
-about 20 microseconds per IR line: minutes for a 100,000-node gradient. Big
-kernels instead get a light pipeline (see OPT below), are kept in our own
-MCJIT engine, and are published to Numba's JIT linker under their symbol name
-with ``llvmlite.binding.add_symbol``. The Numba wrapper only declares the
-symbol, so it compiles in constant time, and Numba's cache of it stays valid
-across processes.
+Every compiled function's code (the scalar kernel, its batch loop and its
+fast door; an array function's loops) is one IR module, compiled here to an
+object file and loaded into an MCJIT engine of its own, which the function
+owns: dropping the function frees its code. Small modules get LLVM's O3
+passes and loop vectoriser; big ones a light pipeline (see PASSES_OPT and
+CODEGEN_OPT below), since LLVM's O1+ code generation (SelectionDAG, greedy
+register allocation) costs about 20 microseconds per IR line: minutes for a
+100,000-node gradient at O3.
 
 The object file is cached next to the IR with a SHA-256 checksum in front:
 a corrupt file is detected and recompiled, never loaded.
@@ -26,8 +26,7 @@ import llvmlite.binding as llvm
 
 PASSES_OPT = 0  # IR passes add nothing measurable after graphad's own passes
 CODEGEN_OPT = 1  # code generation level
-_engines: dict[str, dict] = {}  # kernel name -> the addresses published for it
-_keep: list = []  # the engines holding compiled code: machine code is never freed
+_keep: list = []  # engines whose code Numba's code calls by symbol: never freed
 _lock = threading.Lock()
 
 
@@ -89,37 +88,20 @@ def _read_checked(path: str) -> bytes | None:
     return obj if obj and hashlib.sha256(obj).digest() == digest else None
 
 
-def load(name: str, base: str, fresh: bool = False) -> None:
-    """Make the kernel ``name`` (and its batch loop) callable by symbol: from ``base.o`` if it is
-    intact (and ``fresh`` is false), else compiled from ``base.ll``."""
+def publish(symbol: str, address: int, engine) -> None:
+    """Make ``symbol`` (at ``address`` in ``engine``'s code) callable by name from
+    Numba's code; ``engine`` is then kept, with its code, for the life of the process."""
     with _lock:
-        if name in _engines and not fresh:
-            return
-
-        def ir():
-            with open(base + ".ll") as f:
-                return f.read()
-
-        addresses = load_object(base + ".o", ir, (name, name + ".batch"), fresh)
-        for symbol, address in addresses.items():
-            llvm.add_symbol(symbol, address)
-        _engines[name] = addresses
-
-
-def load_object(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT,
-                vectorize: bool = False) -> dict[str, int]:
-    """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
-    ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
-    there. The engine that holds the code is kept for the life of the process."""
-    engine, addresses, _ = load_engine(path, ir, symbols, fresh, passes, vectorize)
-    _keep.append(engine)
-    return addresses
+        _keep.append(engine)
+        llvm.add_symbol(symbol, address)
 
 
 def load_engine(path: str, ir, symbols, fresh: bool = False, passes: int = PASSES_OPT,
                 vectorize: bool = False):
-    """As :func:`load_object`, but the engine is returned with the addresses (its machine
-    code is freed with it), and whether the object file was compiled afresh."""
+    """The addresses of ``symbols`` in the object file ``path`` if it is intact (and
+    ``fresh`` is false), else in one compiled from the IR text ``ir()`` and cached
+    there; with them the engine that holds the code (freed with it) and whether the
+    object file was compiled afresh."""
     obj = None if fresh else _read_checked(path)
     compiled = obj is None
     if compiled:

@@ -1,16 +1,17 @@
-"""The generated Numba module around a kernel, and the pieces it uses.
+"""The Numba function through which ``@njit`` code calls a compiled function.
 
-For each program, graphad writes a small Python module (cached on disk with the
-kernel's IR) holding two Numba functions: ``point`` (one call with floats and
-1-D arrays) and ``batch`` (a loop over points). Both call the kernel through the
-``@intrinsic`` ``_kernel``, whose codegen links the IR in (or, for big kernels
-that :mod:`graphad.kernels` compiled, calls it by symbol), so Numba types a
-handful of statements whatever the size of the program.
+A compiled function is called from Python through its own door
+(:mod:`graphad.fastcall`) and batch loop. Numba's code cannot call those, so
+the first ``@njit`` function that calls it makes (and caches on disk, next to
+the kernel's IR) a small Python module holding one Numba function, ``point``,
+which calls the kernel through the ``@intrinsic`` ``_kernel``: its codegen
+links the kernel's IR in (or, for a big kernel, calls graphad's compiled code
+by symbol), so Numba types a handful of statements whatever the size of the
+program.
 
 Arrays returned by ``point`` are typed :class:`ResultArray`, whose boxing skips
 a step that Numba's own array boxing takes on every return (it unpickles the
-array's Python type through a Python-level call): that step costs about
-0.25 µs, as much as all the arithmetic of the Rosenbrock-100 gradient.
+array's Python type through a Python-level call).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from numba.extending import box, intrinsic, register_model
 
 from ._version import __version__
 from .llvm import Layout
-
-BLOCK = 4096  # points per call of a kernel's batch loop
 
 
 class ResultArray(types.Array):
@@ -133,39 +132,8 @@ def kernel_codegen(ir, name, in_sizes, out_sizes):
     return codegen
 
 
-def batch_signature(in_sizes, out_sizes, argtys):
-    """The Numba signature of a batch-loop call ``(lo, hi, arrays...)``: a 1-D array
-    per scalar group, a C-contiguous 2-D array per vector group. None if wrong."""
-    sizes = list(in_sizes) + list(out_sizes)
-    if len(argtys) != 2 + len(sizes) or argtys[0] != types.intp or argtys[1] != types.intp:
-        return None
-    for size, got in zip(sizes, argtys[2:]):
-        if not (isinstance(got, types.Array) and got.dtype == types.float64 and got.layout == "C"
-                and got.ndim == (2 if size else 1)):
-            return None
-    return types.none(*argtys)
-
-
-def batch_codegen(ir, name, in_sizes, out_sizes):
-    """Codegen of a batch-loop call: ``@name.batch`` over points lo to hi - 1
-    (linked in with the kernel, or found by symbol, as for :func:`kernel_codegen`)."""
-
-    def codegen(context, builder, sig, args):
-        if ir is not None:
-            context.active_code_library.add_llvm_module(llvm.parse_assembly(ir))
-        ptr = lir.DoubleType().as_pointer()
-        fnty = lir.FunctionType(lir.VoidType(), [lir.IntType(64)] * 2 + [ptr] * (len(args) - 2))
-        fn = cgutils.get_or_insert_function(builder.module, fnty, name + ".batch")
-        data = [context.make_array(t)(context, builder, a).data for t, a in zip(sig.args[2:], args[2:])]
-        builder.call(fn, [args[0], args[1], *data])
-        return context.get_dummy_value()
-
-    return codegen
-
-
-def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single: bool, nogil: bool,
-           linked: bool) -> str:
-    """Python source of the module holding the point and batch functions."""
+def source(key: str, name: str, layout: Layout, in_names, single: bool, nogil: bool, linked: bool) -> str:
+    """Python source of the module holding the function ``point``."""
     ins = [f"a{g}" for g in range(len(layout.in_sizes))]
     vec_out = [h for h, s in enumerate(layout.out_sizes) if s]
     scalar_out = [h for h, s in enumerate(layout.out_sizes) if not s]
@@ -177,13 +145,10 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
         "import numba",
         "import numpy as np",
         "from numba.extending import intrinsic",
-        "from graphad.compiler import compiled_function",
-        "from graphad.wrapper import (as_result, batch_codegen, batch_signature, kernel_codegen,",
-        "                             kernel_signature, read_ir)",
+        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature, read_ir",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
-        f"LINKED = {linked}",
-        "_IR = read_ir(__file__[:-3] + '.ll') if LINKED else None",
+        f"_IR = read_ir(__file__[:-3] + '.ll') if {linked} else None",
         "",
         "",
         "@intrinsic",
@@ -192,8 +157,7 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
         f"    return sig, kernel_codegen(_IR, {name!r}, _IN, _OUT)",
         "",
         "",
-        # Releasing the GIL costs ~30 ns a call: worth it only when the kernel is long.
-        f"@compiled_function(nogil={nogil})",
+        f"@numba.njit(cache=True, nogil={nogil})",
         f"def point({', '.join(ins)}):",
     ]
     for g, size in enumerate(layout.in_sizes):
@@ -207,23 +171,4 @@ def source(key: str, name: str, layout: Layout, parallel: bool, in_names, single
     lines.append(f"    {result}_kernel({', '.join(kargs)})")
     parts = [scalar[h] if h in scalar else f"as_result(o{h})" for h in range(len(layout.out_sizes))]
     lines.append(f"    return {parts[0] if single else '(' + ', '.join(parts) + ',)'}")
-    if ins:
-        arrays = ", ".join(ins + [f"b{h}" for h in range(len(layout.out_sizes))])
-        lines += [
-            "",
-            "",
-            "@intrinsic",
-            f"def _batch(typingctx, lo, hi, {arrays}):",
-            f"    sig = batch_signature(_IN, _OUT, (lo, hi, {arrays}))",
-            f"    return sig, batch_codegen(_IR, {name!r}, _IN, _OUT)",
-            "",
-            "",
-            # the points in blocks, so that parallel threads share the work; a block
-            # is one call of the kernel's own loop, which LLVM vectorises
-            f"@numba.njit(cache=True, nogil=True, parallel={bool(parallel)})",
-            f"def batch({arrays}):",
-            "    n = b0.shape[0]",
-            f"    for k in numba.prange((n + {BLOCK - 1}) // {BLOCK}):",
-            f"        _batch(k * {BLOCK}, min(n, (k + 1) * {BLOCK}), {arrays})",
-        ]
     return "\n".join(lines) + "\n"

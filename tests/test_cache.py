@@ -15,7 +15,7 @@ from graphad import cache, cli, compiler
 def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("GRAPHAD_CACHE_MAX", raising=False)
-    monkeypatch.setattr(compiler, "_modules", {})  # compile afresh into this folder
+    monkeypatch.setattr(compiler, "_functions", {})  # compile afresh into this folder
     return tmp_path
 
 
@@ -26,14 +26,14 @@ def _compile(k: float):
     return fn
 
 
-def test_entries_count_every_compiled_function_with_numbas_files(folder):
+def test_entries_count_every_compiled_function_with_all_its_files(folder):
     _compile(2.0)
     _compile(3.0)
     found = cache.entries()
     assert len(found) == 2
     for entry in found:
         names = {os.path.basename(p)[len(entry.key):] for p in entry.files}
-        assert {".py", ".ll", ".sum"} <= names and any(n.endswith(".nbi") for n in names)
+        assert {".ll", ".o", ".pkl", ".sum"} == names
         assert entry.size == sum(os.path.getsize(p) for p in entry.files)
 
 

@@ -494,15 +494,7 @@ def test_matrix_products_of_transposed_and_empty_operands(rng):
         np.testing.assert_allclose(gX, dZ @ Wv.T, rtol=1e-12, atol=1e-12)
 
 
-def _rss_mb() -> float:
-    import os
-
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/statm"), reason="reads /proc")
-def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypatch):
+def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypatch, rss_mb):
     import gc
 
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
@@ -516,12 +508,12 @@ def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypa
     for k in range(40):  # compiled into the cache, then loaded again (warming the allocator)
         load(k % 10)
     gc.collect()
-    before = _rss_mb()
+    before = rss_mb()
     for k in range(300):
         load(k % 10)
     gc.collect()
     # each load maps about 55 kB of machine code: 16 MB if none were freed
-    assert _rss_mb() - before < 4
+    assert rss_mb() - before < 4
 
 
 @pytest.mark.parametrize("inner", [2**31 + 3, "k"])

@@ -1,7 +1,6 @@
 import numba
 import numpy as np
 import pytest
-from numba.core.registry import CPUDispatcher
 from numba.core.runtime import _nrt_python, rtsys
 
 import graphad as ga
@@ -35,8 +34,9 @@ def test_returned_arrays_are_freed():
     enabled = _nrt_python.memsys_stats_enabled()
     _nrt_python.memsys_enable_stats()
     before = rtsys.get_allocation_stats()
-    for _ in range(1000):  # the dispatcher's path, whose arrays NRT allocates (test_fastcall: the door's)
-        g, s, v = CPUDispatcher.__call__(fg, x)
+    point = fg._dispatcher()  # the Numba function that @njit code calls, whose arrays NRT allocates
+    for _ in range(1000):
+        g, s, v = point(x)
     assert g.tolist() == [3.0, 0.0, 0.0, 0.0] and s == 3.0 and v.tolist() == [2.0, 1.0]
     del g, v
     after = rtsys.get_allocation_stats()
@@ -47,7 +47,7 @@ def test_returned_arrays_are_freed():
 
 
 def test_the_generated_module_returns_result_arrays():
-    text = wrapper.source("k", "kernel", Layout((3,), (0, 3)), False, ("x",), False, False, True)
+    text = wrapper.source("k", "kernel", Layout((3,), (0, 3)), ("x",), False, False, True)
     assert "return (r, as_result(o1),)" in text
     compile(text, "wrapper", "exec")  # valid Python
 
@@ -68,3 +68,28 @@ def test_returning_an_array_skips_numbas_per_call_unpickle():
 
     assert type(ours(3)) is np.ndarray and ours(3).shape == (3,)
     assert unpickles(ours) == unpickles(plain) - 1  # the one on every return is gone
+
+
+def test_njit_code_calls_a_big_kernel_by_symbol_even_after_the_function_is_dropped():
+    import gc
+
+    from graphad import compiler
+
+    xs = ga.symbols("x0:150")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(149))
+    fg = ga.compile([f, ga.grad(f, xs)], [xs])
+    assert fg._nodes > compiler.OPTIMISE_NODES  # not linked into Numba's code: called by symbol
+    x = np.linspace(-1, 1, 150)
+    value, grad = fg(x)
+
+    @numba.njit
+    def caller(v):
+        return fg(v)  # noqa: F821 (fg is deleted below, after the compile)
+
+    def same(got):
+        return got[0] == value and np.array_equal(got[1], grad)
+
+    assert same(caller(x))
+    del fg
+    gc.collect()
+    assert same(caller(x))  # its machine code stays while Numba's code may call it
