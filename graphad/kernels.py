@@ -23,6 +23,7 @@ import shutil
 import threading
 
 import llvmlite.binding as llvm
+from numba.core.compiler_lock import global_compiler_lock
 
 PASSES_OPT = 0  # IR passes add nothing measurable after graphad's own passes
 CODEGEN_OPT = 1  # code generation level
@@ -50,6 +51,11 @@ def compile_object(ir_text: str, passes: int = PASSES_OPT, vectorize: bool = Fal
     """Machine code (an object file) for the IR module ``ir_text``; ``vectorize`` runs
     LLVM's loop vectoriser (with ``passes`` of at least 2), and code generation at -O3
     (loops, not straight-line code: their time is spent in few instructions)."""
+    with global_compiler_lock:  # LLVM's global context is Numba's too, and not thread-safe
+        return _compile_object(ir_text, passes, vectorize)
+
+
+def _compile_object(ir_text: str, passes: int, vectorize: bool) -> bytes:
     module = llvm.parse_assembly(ir_text)
     module.verify()
     tm = _target_machine(3 if vectorize else CODEGEN_OPT)
@@ -107,12 +113,32 @@ def load_engine(path: str, ir, symbols, fresh: bool = False, passes: int = PASSE
     if compiled:
         obj = compile_object(ir(), passes, vectorize)
         write_file(path, hashlib.sha256(obj).digest() + obj)
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT))
-    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-    engine.finalize_object()
-    addresses = {}
-    for symbol in symbols:
-        addresses[symbol] = engine.get_function_address(symbol) or engine.get_global_value_address(symbol)
-        if not addresses[symbol]:
-            raise RuntimeError(f"graphad: the compiled code in {path} has no symbol {symbol}")
+    with global_compiler_lock:  # LLVM's global context is Numba's too, and not thread-safe
+        engine = Engine(llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(CODEGEN_OPT)))
+        engine.llvm.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        engine.llvm.finalize_object()
+        addresses = {}
+        for symbol in symbols:
+            addresses[symbol] = (engine.llvm.get_function_address(symbol)
+                                 or engine.llvm.get_global_value_address(symbol))
+            if not addresses[symbol]:
+                raise RuntimeError(f"graphad: the compiled code in {path} has no symbol {symbol}")
     return engine, addresses, compiled
+
+
+class Engine:
+    """An MCJIT engine holding compiled code, freed when this is dropped: under Numba's
+    compiler lock, since freeing its module touches LLVM's global context, which a
+    compile in another thread may be using."""
+
+    __slots__ = ("llvm",)
+
+    def __init__(self, engine):
+        self.llvm = engine
+
+    def __del__(self):
+        try:
+            with global_compiler_lock:
+                self.llvm.close()
+        except Exception:  # at interpreter exit, the lock or llvmlite may be gone already
+            pass

@@ -263,6 +263,32 @@ def test_threads_share_one_function_safely(run_threads):
     assert run_threads(hammer, [(k,) for k in range(8)], timeout=120) and not errors
 
 
+def test_threads_compile_call_and_drop_functions_while_numba_compiles(run_threads):
+    """LLVM's global context is shared with Numba and is not thread-safe: graphad's
+    compiles, loads and frees take Numba's compiler lock. (A race there is rare:
+    this checks values and that nothing crashes, but would not reliably catch a
+    missing lock.)"""
+    errors = []
+
+    def work(k):
+        try:
+            for j in range(12):
+                c = 1.0 + k + j / 64  # a new function every time: compiled, called and dropped
+                with ga.Graph():
+                    x, y = ga.symbols("x y")
+                    f = ga.sin(x * c) * y
+                    value, gradient = ga.compile([f, ga.grad(f, [x, y])], [x, y])(0.5, 2.0)
+                if value != pytest.approx(math.sin(0.5 * c) * 2.0, rel=1e-14) or \
+                        gradient[1] != pytest.approx(math.sin(0.5 * c), rel=1e-14):
+                    errors.append((k, j))
+                if numba.njit(lambda a, c=c: a * c)(2.0) != 2.0 * c:  # Numba compiling meanwhile
+                    errors.append((k, j, "numba"))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    assert run_threads(work, [(k,) for k in range(4)], timeout=600) and not errors
+
+
 @pytest.mark.parametrize("n", [0, 1, 4095, 4097, 3 * 4096 + 5, 100_003])
 def test_a_parallel_batch_equals_the_serial_one(n, rng, monkeypatch):
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)  # three shares, whatever the machine
@@ -693,13 +719,20 @@ CORRUPT_SCRIPT = textwrap.dedent("""
     floats = ga.compile([f, *ga.grad(f, [x, y])], [x, y])(0.5, 1.5)
     from_numba = numba.njit(lambda a: fn(a, 1.5)[0])(0.5)  # Numba's function for @njit callers
     print(repr(value), repr(list(gradient)), repr(list(batch)), repr(floats), repr(from_numba))
+    v = ga.symbols("v", shape=("n",))
+    a = ga.sum(ga.exp(v * 0.75) * v)
+    points = np.array([0.5, 1.0, 1.5])
+    own, grad = ga.compile([a, ga.grad(a, v)], [v])(points)  # array loops compiled by graphad
+    by_numba = ga.compile(a, [v], parallel=True)(points)  # array loops compiled by Numba
+    print(repr(own), repr(list(grad)), repr(by_numba))
 """)
 TRIALS = int(os.environ.get("GRAPHAD_CORRUPTION_TRIALS", "24"))
 
 
 def test_random_damage_to_any_cache_file_never_crashes_or_lies(tmp_path, monkeypatch):
     """Flip a byte, zero 64 bytes or truncate a random cache file (graphad's and
-    Numba's), then run again in a fresh process: the same numbers, no crash."""
+    Numba's, of scalar and array functions), then run again in a fresh process:
+    the same numbers, no crash (``-s`` prints each trial)."""
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     expected = run(CORRUPT_SCRIPT, tmp_path)
     rng = np.random.default_rng(2026)
@@ -720,6 +753,7 @@ def test_random_damage_to_any_cache_file_never_crashes_or_lies(tmp_path, monkeyp
         out = subprocess.run([sys.executable, "-c", CORRUPT_SCRIPT], env=env, capture_output=True,
                              timeout=300)
         what = f"trial {trial}: {kind} {path.name}"
+        print(what, out.returncode, out.stdout == expected)
         assert out.returncode == 0, f"{what}: exit {out.returncode}: {out.stderr[-500:]}"
         assert out.stdout == expected, f"{what}: {out.stdout} != {expected}"
 
