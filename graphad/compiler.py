@@ -762,7 +762,7 @@ class Compiled:
             ins.append(a)
         outs = [np.empty(shape + (s,) if s else shape) for s in self.layout.out_sizes]
         if n:
-            pointers = [a.ctypes.data for a in ins + outs]  # the arrays are alive until we return
+            pointers = fastcall.data_pointers(ins + outs)  # the arrays live until we return
             if self._options.parallel and n > BLOCK:
                 _run_parallel(self._loop, n, pointers)
             else:

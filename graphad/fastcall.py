@@ -124,6 +124,15 @@ def _array_new() -> int | None:
     return api[_PyArray_New]
 
 
+def data_pointers(arrays) -> list[int]:
+    """The data pointers of NumPy arrays: read in place where NumPy's layout is the
+    one the door reads (about 0.15 µs an array, against 1.1 µs for ``a.ctypes.data``)."""
+    if objects_layout_is_known():
+        at = ctypes.c_void_p.from_address
+        return [at(id(a) + _ARRAY_DATA).value for a in arrays]
+    return [a.ctypes.data for a in arrays]
+
+
 def fits(layout: Layout) -> bool:
     """Whether a kernel of this layout can have the door: floats, and 1-D arrays
     where NumPy's layout is the one the door reads."""
