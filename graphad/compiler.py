@@ -23,11 +23,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.abc
 import importlib.util
 import json
 import math
 import os
 import pickle
+import re
 import sys
 import tempfile
 import threading
@@ -42,7 +44,7 @@ import numpy as np
 from numba import types
 from numba.extending import typeof_impl
 
-from . import cache, cluster, fastcall, kernels, numba_cache, vecmath, wrapper
+from . import cache, cluster, fastcall, kernels, vecmath, wrapper
 from ._version import __version__
 from .expr import Expr, Vector, as_expr, as_one_expr, as_symbol_list
 from .fingerprint import fingerprint
@@ -59,7 +61,6 @@ OPTIMISE_NODES = 1500  # shorter kernels get LLVM's O3 passes and loop vectorise
 _lock = threading.Lock()
 # cache key -> the compiled function, while it is alive (its machine code is freed with it)
 _functions: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-_numba_functions: dict[str, object] = {}  # kernel name -> the Numba function @njit code calls
 _forked_after_omp = False  # this process is a fork of one whose GNU OpenMP threads had started
 
 
@@ -464,9 +465,7 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
         optimised = _run_passes(source, options)
         program = optimised[0]
         shown.stage(f"writing LLVM IR for {len(program):,} nodes")
-        vector = len(program) <= OPTIMISE_NODES and not options.exact_math
-        files = {".ll": (f"; graphad: {len(program)} nodes\n"
-                         + emit(program, layout, name, options.chunk_size, vector)).encode()}
+        files = {".ll": _ir(program, options, name).encode()}
         kernels.write_file(base + ".ll", files[".ll"])
         try:  # optional: .program recomputes it when it is missing
             files[".pkl"] = pickle.dumps(optimised)
@@ -513,6 +512,13 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
     raise AssertionError("unreachable")
 
 
+def _ir(program: Program, options: Options, name: str) -> str:
+    """The IR module of the kernel ``@name`` and its batch loop, with its node count in front."""
+    vector = len(program) <= OPTIMISE_NODES and not options.exact_math
+    text = emit(program, options.layout, name, options.chunk_size, vector)
+    return f"; graphad: {len(program)} nodes\n{text}"
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -538,6 +544,32 @@ def _intact(base: str, extensions: tuple[str, ...]) -> bool:
     return True
 
 
+def _holds(path: str, text: str) -> bool:
+    """Whether the file ``path`` holds exactly ``text``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == text
+    except (OSError, ValueError):
+        return False
+
+
+class _NumbaModules(importlib.abc.MetaPathFinder):
+    """Imports ``graphad_<key>``, the Numba module through which ``@njit`` code calls
+    the compiled function ``<key>``, while that function is alive: at its first
+    ``@njit`` use, or when Numba's cache of an ``@njit(cache=True)`` caller, in a
+    later process, asks for the module by name."""
+
+    def find_spec(self, name, path=None, target=None):
+        fn = _functions.get(name[len("graphad_"):]) if path is None and _MODULE.fullmatch(name) else None
+        if fn is None:
+            return None
+        return importlib.util.spec_from_file_location(name, fn._numba_module())
+
+
+_MODULE = re.compile(r"graphad_[0-9a-f]{40}")
+sys.meta_path.append(_NumbaModules())
+
+
 def _run_passes(source, options: Options) -> tuple[Program, Report]:
     return optimise(source.program(), options.passes, assume_finite=options.assume_finite)
 
@@ -554,20 +586,40 @@ def _run_parallel(loop, n: int, pointers) -> None:
     each (a ctypes call releases the GIL). The pool is made afresh in a forked child,
     whose copy of the parent's pool has no threads."""
     global _pool
-    workers = max(1, numba.config.NUMBA_NUM_THREADS)
-    step = -(-max(BLOCK, -(-n // workers)) // BLOCK) * BLOCK
+    step = -(-max(BLOCK, -(-n // _threads())) // BLOCK) * BLOCK
     shares = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
-    if len(shares) > 1:
-        with _pool_lock:
-            if _pool is None or _pool[0] != os.getpid():
-                _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="graphad"))
-            pool = _pool[1]
-        futures = [pool.submit(loop, lo, hi, *pointers) for lo, hi in shares[1:]]
-    else:
-        futures = []
-    loop(*shares[0], *pointers)  # this thread takes the first share
-    for f in futures:
-        f.result()
+    futures = []
+    try:
+        try:
+            with _pool_lock:
+                if len(shares) > 1 and (_pool is None or _pool[0] != os.getpid()):
+                    _pool = (os.getpid(), ThreadPoolExecutor(_threads(), thread_name_prefix="graphad"))
+            for lo, hi in shares[1:]:
+                futures.append(_pool[1].submit(loop, lo, hi, *pointers))
+        except RuntimeError:  # the interpreter is shutting down (an atexit handler): no new threads
+            pass
+        for lo, hi in [shares[0], *shares[1 + len(futures):]]:  # this thread's share, and any left
+            loop(lo, hi, *pointers)
+    finally:
+        interrupted = None
+        while futures:  # the threads write into the caller's arrays: they must finish first
+            try:
+                futures[-1].result()
+                futures.pop()
+            except KeyboardInterrupt as e:
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
+
+
+def _threads() -> int:
+    """How many threads a parallel batch uses: Numba's setting (``NUMBA_NUM_THREADS``,
+    or ``numba.set_num_threads`` where Numba's threads have started)."""
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", False):
+        return max(1, numba.get_num_threads())
+    return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
 class Compiled:
@@ -665,32 +717,45 @@ class Compiled:
 
     @property
     def llvm_ir(self) -> str:
-        """The kernel's LLVM IR module (as cached; without the fast door's entry)."""
-        with open(self._base + ".ll") as f:
-            return f.read()
+        """The kernel's LLVM IR module (without the fast door's entry)."""
+        try:
+            return _read_intact(self._base, ".ll").decode()
+        except (OSError, ValueError):  # gone from the cache, or changed: written again from the program
+            return _ir(self.program, self._options, os.path.basename(self._base))
 
     def _dispatcher(self):
-        """The Numba function through which ``@njit`` code calls this one: made, and
-        cached on disk, at the first such call in the process (:mod:`graphad.wrapper`)."""
+        """The Numba function through which ``@njit`` code calls this one: the function
+        ``point`` of the module ``graphad_<key>``, imported at the first such call in the
+        process (through :class:`_NumbaModules`; :mod:`graphad.wrapper`)."""
+        return importlib.import_module(os.path.basename(self._base)).point
+
+    def _numba_module(self) -> str:
+        """Make ready the module of :meth:`_dispatcher` for an import: its kernel's IR
+        handed to :mod:`graphad.wrapper` (or, for a big kernel, its code published by
+        symbol, and then kept for good), its source written; the source's path."""
         name = os.path.basename(self._base)
-        with _lock:
-            if name not in _numba_functions:
-                linked = self._nodes <= OPTIMISE_NODES  # Numba compiles small kernels' IR itself
-                if not linked:  # big ones it calls by symbol: their code then stays for good
-                    kernels.publish(name, self._kernel, self._engine)
-                text = wrapper.source(name[len("graphad_"):], name, self.layout, self._in_labels,
-                                      self._single, self._nodes > NOGIL_NODES, linked)
-                try:
-                    with open(self._base + ".py") as f:
-                        written = f.read() == text
-                except (OSError, UnicodeDecodeError):
-                    written = False
-                if not written:
-                    kernels.write_file(self._base + ".py", text)
-                module = _import(self._base + ".py", name)
-                numba_cache.seal(module.point)  # Numba's own cache files, checked before they are read
-                _numba_functions[name] = module.point
-        return _numba_functions[name]
+        linked = self._nodes <= OPTIMISE_NODES  # Numba compiles small kernels' IR itself
+        # no graphad lock here: Numba's compiler lock is held (a compile that types this
+        # function), and graphad takes that one inside its own (kernels.load_engine)
+        if linked:
+            wrapper.IR[name] = self.llvm_ir
+        else:
+            kernels.publish(name, self._kernel, self._engine)
+        text = wrapper.source(name[len("graphad_"):], name, self.layout, self._in_labels, self._single,
+                              self._nodes > NOGIL_NODES, linked)
+        folder = os.path.dirname(self._base)
+        for attempt in range(2):
+            path = os.path.join(folder, name + ".py")
+            try:
+                if not _holds(path, text):
+                    os.makedirs(folder, exist_ok=True)  # the cache folder may have been removed
+                    kernels.write_file(path, text)
+                return path
+            except OSError as e:  # the folder cannot be written
+                if attempt:
+                    raise
+                folder = _fallback(folder, e)
+        raise AssertionError("unreachable")
 
     @property
     def source(self) -> str:
@@ -744,9 +809,10 @@ class Compiled:
             except ValueError:
                 raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
         if shape == () and self._has_door:
-            # exactly the types the door takes (C-contiguous, aligned float64), so this call
-            # takes it and cannot come back here
-            return self(*[float(a) if s == 0 else np.require(a, requirements=["C", "A"])
+            # exactly what the door takes, so this call takes it and cannot come back here:
+            # exact floats, and C-contiguous aligned arrays whose dtype *is* NumPy's float64
+            # (an equal dtype from a pickle, or with metadata, is another object)
+            return self(*[float(a) if s == 0 else np.require(a, requirements=["C", "A"]).view(_FLOAT64)
                           for a, s in zip(arrays, sizes)])
         return self._batch(arrays, shape)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
+import shutil
 
 from numba.core.caching import IndexDataCacheFile
 
@@ -36,6 +38,7 @@ class SealedCacheFile(IndexDataCacheFile):
 
     def _save_index(self, overloads):
         data = pickle.dumps(self._version, protocol=-1) + self._dump((self._source_stamp, overloads))
+        _clear(self._index_path)
         with self._open_for_write(self._index_path) as f:
             f.write(_sealed(data))
 
@@ -54,6 +57,7 @@ class SealedCacheFile(IndexDataCacheFile):
         return overloads if stamp == self._source_stamp else {}
 
     def _save_data(self, name, data):
+        _clear(self._data_path(name))
         with self._open_for_write(self._data_path(name)) as f:
             f.write(_sealed(self._dump(data)))
 
@@ -63,6 +67,13 @@ class SealedCacheFile(IndexDataCacheFile):
         if data is None:
             raise OSError(f"the cache file {name} is damaged")  # Numba treats it as missing
         return pickle.loads(data)
+
+
+def _clear(path: str) -> None:
+    """Remove a folder that stands where a cache file is to be written (it would make
+    every later write fail)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def seal(dispatcher) -> None:

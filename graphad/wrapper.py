@@ -2,12 +2,12 @@
 
 A compiled function is called from Python through its own door
 (:mod:`graphad.fastcall`) and batch loop. Numba's code cannot call those, so
-the first ``@njit`` function that calls it makes (and caches on disk, next to
-the kernel's IR) a small Python module holding one Numba function, ``point``,
-which calls the kernel through the ``@intrinsic`` ``_kernel``: its codegen
-links the kernel's IR in (or, for a big kernel, calls graphad's compiled code
-by symbol), so Numba types a handful of statements whatever the size of the
-program.
+the first ``@njit`` function that calls it imports a small generated module
+(written to the cache folder, so that Numba caches it), ``graphad_<key>``,
+holding one Numba function, ``point``, which calls the kernel through the
+``@intrinsic`` ``_kernel``: its codegen links the kernel's IR in (or, for a
+big kernel, calls graphad's compiled code by symbol), so Numba types a
+handful of statements whatever the size of the program.
 
 Arrays returned by ``point`` are typed :class:`ResultArray`, whose boxing skips
 a step that Numba's own array boxing takes on every return (it unpickles the
@@ -88,11 +88,13 @@ def kernel_signature(in_sizes, out_sizes, argtys):
     return types.UniTuple(types.float64, n_scalar)(*argtys)
 
 
-def read_ir(path: str) -> str:
-    """A kernel's IR, read when its module is imported: a compile later in the
-    process (the batch loop's, at its first call) needs no cache file."""
-    with open(path) as f:
-        return f.read()
+IR: dict[str, str] = {}  # kernel name -> its IR, handed over for the import of its module
+
+
+def ir_for(name: str) -> str:
+    """The IR of the kernel ``name``, for its module as it is imported (graphad checked
+    it, or wrote it anew from the program, just before: no cache file is read here)."""
+    return IR.pop(name)
 
 
 def kernel_codegen(ir, name, in_sizes, out_sizes):
@@ -145,10 +147,11 @@ def source(key: str, name: str, layout: Layout, in_names, single: bool, nogil: b
         "import numba",
         "import numpy as np",
         "from numba.extending import intrinsic",
-        "from graphad.wrapper import as_result, kernel_codegen, kernel_signature, read_ir",
+        "from graphad.numba_cache import seal",
+        "from graphad.wrapper import as_result, ir_for, kernel_codegen, kernel_signature",
         "",
         f"_IN, _OUT = {layout.in_sizes!r}, {layout.out_sizes!r}",
-        f"_IR = read_ir(__file__[:-3] + '.ll') if {linked} else None",
+        f"_IR = ir_for({name!r}) if {linked} else None",
         "",
         "",
         "@intrinsic",
@@ -171,4 +174,5 @@ def source(key: str, name: str, layout: Layout, in_names, single: bool, nogil: b
     lines.append(f"    {result}_kernel({', '.join(kargs)})")
     parts = [scalar[h] if h in scalar else f"as_result(o{h})" for h in range(len(layout.out_sizes))]
     lines.append(f"    return {parts[0] if single else '(' + ', '.join(parts) + ',)'}")
+    lines += ["", "", "seal(point)  # Numba's cache files of it, checked before they are read"]
     return "\n".join(lines) + "\n"

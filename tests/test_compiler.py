@@ -302,6 +302,54 @@ def test_a_parallel_batch_equals_the_serial_one(n, rng, monkeypatch):
         np.testing.assert_array_equal(s, p)
 
 
+def test_an_interrupted_parallel_batch_waits_for_its_threads():
+    """Ctrl-C in the calling thread must not return while graphad's threads still
+    write into the call's arrays (which would then be freed under them)."""
+    import threading
+    import time
+
+    from graphad import compiler
+
+    caller, done, n = threading.get_ident(), [], 5 * compiler.BLOCK
+
+    def loop(lo, hi, *pointers):
+        if threading.get_ident() == caller:
+            done.append((lo, hi))
+            raise KeyboardInterrupt  # Ctrl-C, as the caller's own share ends
+        time.sleep(0.3)
+        done.append((lo, hi))
+
+    with pytest.raises(KeyboardInterrupt):
+        compiler._run_parallel(loop, n, [])
+    assert len(done) > 1 and sum(hi - lo for lo, hi in done) == n  # every share finished first
+
+
+THREADS_SCRIPT = textwrap.dedent("""
+    import atexit, sys, threading
+    import numba
+    import numpy as np
+    import graphad as ga
+
+    if sys.argv[1] == "one":
+        numba.set_num_threads(1)
+    x = ga.symbols("x")
+    f = ga.compile(ga.sin(x) * 2, [x], parallel=True)
+    points = np.linspace(0, 1, 100_000)
+    want = f(points)
+    print("threads", sum(t.name.startswith("graphad") for t in threading.enumerate()))
+    atexit.register(lambda: print("at exit", np.array_equal(f(points), want)))  # the pool is shut down
+""")
+
+
+def test_parallel_batches_take_numbas_thread_count_and_run_at_exit(tmp_path):
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="3")
+    for setting, threads in (("three", "2"), ("one", "0")):  # besides the calling thread
+        out = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, setting], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["threads", threads, "at", "exit", "True"], out.stderr
+
+
 def test_the_machine_code_of_dropped_functions_is_freed(tmp_path, monkeypatch, rss_mb):
     import gc
     import weakref

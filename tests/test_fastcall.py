@@ -97,6 +97,18 @@ def test_the_door_gives_what_the_python_path_gives_for_arrays(rosenbrock, which)
         assert _outcome(fn, *args) == _outcome(plain, *args), args
 
 
+def test_float64_arrays_whose_dtype_is_another_object_are_taken(rosenbrock):
+    """An unpickled array's float64 dtype, or one with metadata, equals NumPy's but is
+    another object, which the door compares: such arrays once went round for ever."""
+    fn = rosenbrock[1]
+    x = np.linspace(-1.0, 1.5, 12)
+    other = x.astype(np.dtype(np.float64, metadata={"unit": "m"}))
+    assert other.dtype == np.float64 and other.dtype is not np.dtype(np.float64)
+    for a in (pickle.loads(pickle.dumps(x)), other):
+        np.testing.assert_array_equal(fn(a), fn(x))
+        np.testing.assert_array_equal(fn(np.stack([a, a]))[1], fn(x))
+
+
 @needs_door
 def test_array_results_are_fresh_and_leak_nothing(rosenbrock):
     fn = rosenbrock[1]

@@ -1,3 +1,5 @@
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -93,3 +95,80 @@ def test_njit_code_calls_a_big_kernel_by_symbol_even_after_the_function_is_dropp
     del fg
     gc.collect()
     assert same(caller(x))  # its machine code stays while Numba's code may call it
+
+
+CACHED_CALLER = """
+import sys
+import os
+
+import numba
+import numpy as np
+import graphad as ga
+
+n = int(sys.argv[1])
+xs = ga.symbols(f"x0:{n}")
+f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(n - 1))
+fg = ga.compile([f, ga.grad(f, xs)], [xs])
+
+
+@numba.njit(cache=True)
+def caller(v):
+    return fg(v)
+
+
+v = np.linspace(-1, 1, n)
+got, want = caller(v), fg(v)
+print(got[0] == want[0] and np.array_equal(got[1], want[1]))
+"""
+
+
+@pytest.mark.parametrize("n", [3, 150])  # a kernel Numba compiles, and a big one it calls by symbol
+def test_a_cached_njit_caller_works_in_later_processes(tmp_path, n):
+    import subprocess
+    import sys
+
+    script = tmp_path / "cached_caller.py"  # Numba caches the caller next to its file
+    script.write_text(CACHED_CALLER)
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    for _ in range(2):  # compiled, then loaded from Numba's cache, which names graphad's module
+        out = subprocess.run([sys.executable, str(script), str(n)], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0 and out.stdout.split() == ["True"], out.stderr[-2000:]
+    assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+def test_the_first_njit_use_needs_no_cache_file(tmp_path, monkeypatch):
+    """The cache folder removed, or the kernel's IR changed on disk, before the first
+    @njit use: the module is written again, from IR that graphad checked or made anew."""
+    import shutil
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(folder))
+    x, y = ga.symbols("x y")
+    removed, changed = ga.compile(x * y + 1.25, [x, y]), ga.compile(x * y + 2.5, [x, y])
+    with open(changed._base + ".ll") as f:
+        text = f.read()
+    assert "0x4004000000000000" in text
+    with open(changed._base + ".ll", "w") as f:
+        f.write(text.replace("0x4004000000000000", "0x4024000000000000"))  # 2.5 -> 10.0
+    assert changed(2.0, 3.0) == 8.5 and "0x4024000000000000" not in changed.llvm_ir
+    assert numba.njit(lambda a: changed(a, 3.0))(2.0) == 8.5
+    shutil.rmtree(folder)
+    assert numba.njit(lambda a: removed(a, 3.0))(2.0) == 7.25 and "0x3FF4000000000000" in removed.llvm_ir
+
+
+def test_a_numba_cache_file_replaced_by_a_folder_is_written_anew(tmp_path):
+    from graphad import numba_cache
+
+    @numba.njit(cache=True)
+    def twice(a):
+        return 2 * a
+
+    numba_cache.seal(twice)
+    cache_file = twice._cache._cache_file
+    if os.path.isfile(cache_file._index_path):  # from an earlier run
+        os.remove(cache_file._index_path)
+    os.makedirs(os.path.join(cache_file._index_path, "sub"))
+    assert twice(3.0) == 6.0  # compiled, and its index written where the folder was
+    assert os.path.isfile(cache_file._index_path)
