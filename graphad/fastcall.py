@@ -48,6 +48,7 @@ _T_PYSSIZET, _READONLY = 19, 1
 _API = ("PyFloat_FromDouble", "PyTuple_New", "PyDict_New", "PyDict_SetItem", "Py_IncRef", "Py_DecRef",
         "PyEval_SaveThread", "PyEval_RestoreThread", "PyObject_Call")
 DOOR_SYMBOLS = ("call", "next", "float", "float64", "ndarray", "f64")  # @name.<these>
+_fallbacks: dict[int, object] = {}  # what the doors call for every other call
 _keep: list = []  # the type spec's C structures, alive as long as the type
 
 
@@ -395,8 +396,9 @@ def _slow_path(name: str) -> list[str]:
 def install(fn, addresses: dict[str, int], name: str, fallback) -> None:
     """Open the door of the compiled function ``fn`` (an instance of :func:`door_type`),
     whose machine code holds ``@name.call`` and its globals at ``addresses``. A call
-    the door does not take goes to ``fallback(fn, *args, **kwargs)``, a function that
-    must live as long as the process (the door holds it without a reference)."""
+    the door does not take goes to ``fallback(fn, *args, **kwargs)``, which is kept
+    alive here (the door holds its address)."""
+    _fallbacks[id(fallback)] = fallback  # even if the class attribute is replaced later
     values = {"next": id(fallback), "float": id(float), "float64": id(np.float64),
               "ndarray": id(np.ndarray), "f64": id(np.dtype(np.float64))}
     for g, value in values.items():
