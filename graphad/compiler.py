@@ -20,10 +20,12 @@ The design (docs/compiler.md explains the measurements behind it):
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import functools
 import hashlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import math
@@ -146,8 +148,20 @@ def _fallback(path: str, error: OSError) -> str:
 
 
 
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Compiles a generated module from its source at every import: Python trusts a
+    ``.pyc`` by its header alone, so a damaged one would break the module for good."""
+
+    def get_code(self, fullname):
+        return builtins.compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)
+
+
+def _spec(module_name: str, path: str):
+    return importlib.util.spec_from_file_location(module_name, path, loader=_SourceOnly(module_name, path))
+
+
 def _import(path: str, module_name: str):
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = _spec(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules[module_name] = module
@@ -560,10 +574,17 @@ class _NumbaModules(importlib.abc.MetaPathFinder):
     later process, asks for the module by name."""
 
     def find_spec(self, name, path=None, target=None):
-        fn = _functions.get(name[len("graphad_"):]) if path is None and _MODULE.fullmatch(name) else None
-        if fn is None:
+        if path is not None or not _MODULE.fullmatch(name):
             return None
-        return importlib.util.spec_from_file_location(name, fn._numba_module())
+        fn = _functions.get(name[len("graphad_"):])
+        if fn is None:
+            raise ImportError(
+                f"{name} is the Numba module of a graphad function that is not compiled in this process: "
+                "an @njit(cache=True) function cached against another version of that function (a changed "
+                "graph or options, another graphad) asks for it. Numba's cache does not follow the globals "
+                "a function calls: clear that function's cache (its .nbi and .nbc files), or compile it "
+                "without cache=True", name=name)
+        return _spec(name, fn._numba_module())
 
 
 _MODULE = re.compile(r"graphad_[0-9a-f]{40}")
@@ -581,10 +602,12 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it
 _pool_lock = threading.Lock()
 
 
-def _run_parallel(loop, n: int, pointers) -> None:
+def _run_parallel(loop, n: int, pointers, keep) -> None:
     """``loop(lo, hi, *pointers)`` over points 0 to n - 1, in shares run by one thread
-    each (a ctypes call releases the GIL). The pool is made afresh in a forked child,
-    whose copy of the parent's pool has no threads."""
+    each (a ctypes call releases the GIL). Each share holds ``keep`` (the function and
+    the arrays that ``pointers`` point into) until it is done, so that a caller that
+    returns early (Ctrl-C) frees nothing under it. The pool is made afresh in a forked
+    child, whose copy of the parent's pool has no threads."""
     global _pool
     step = -(-max(BLOCK, -(-n // _threads())) // BLOCK) * BLOCK
     shares = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
@@ -595,14 +618,14 @@ def _run_parallel(loop, n: int, pointers) -> None:
                 if len(shares) > 1 and (_pool is None or _pool[0] != os.getpid()):
                     _pool = (os.getpid(), ThreadPoolExecutor(_threads(), thread_name_prefix="graphad"))
             for lo, hi in shares[1:]:
-                futures.append(_pool[1].submit(loop, lo, hi, *pointers))
+                futures.append(_pool[1].submit(_share, keep, loop, lo, hi, pointers))
         except RuntimeError:  # the interpreter is shutting down (an atexit handler): no new threads
             pass
         for lo, hi in [shares[0], *shares[1 + len(futures):]]:  # this thread's share, and any left
             loop(lo, hi, *pointers)
     finally:
         interrupted = None
-        while futures:  # the threads write into the caller's arrays: they must finish first
+        while futures:  # Ctrl-C takes effect once the threads are done
             try:
                 futures[-1].result()
                 futures.pop()
@@ -610,6 +633,10 @@ def _run_parallel(loop, n: int, pointers) -> None:
                 interrupted = e
         if interrupted is not None:
             raise interrupted
+
+
+def _share(keep, loop, lo, hi, pointers) -> None:
+    loop(lo, hi, *pointers)
 
 
 def _threads() -> int:
@@ -830,7 +857,7 @@ class Compiled:
         if n:
             pointers = fastcall.data_pointers(ins + outs)  # the arrays live until we return
             if self._options.parallel and n > BLOCK:
-                _run_parallel(self._loop, n, pointers)
+                _run_parallel(self._loop, n, pointers, (self, ins, outs))
             else:
                 self._loop(0, n, *pointers)
         if shape == ():  # one point, without the door: floats, as the door returns them

@@ -76,7 +76,8 @@ def kernel_signature(in_sizes, out_sizes, argtys):
         return None
     for want, got in zip(expected, argtys):
         if want == "vector":
-            if not (isinstance(got, types.Array) and got.ndim == 1 and got.dtype == types.float64):
+            if not (isinstance(got, types.Array) and got.ndim == 1 and got.dtype == types.float64
+                    and got.layout == "C"):  # the kernel reads a vector's values one after another
                 return None
         elif got != want:
             return None
@@ -165,6 +166,7 @@ def source(key: str, name: str, layout: Layout, in_names, single: bool, nogil: b
     ]
     for g, size in enumerate(layout.in_sizes):
         if size:
+            lines.append(f"    a{g} = np.ascontiguousarray(a{g})  # a strided view: its values, in order")
             lines.append(f"    if a{g}.shape[0] != {size}:")
             # user text (a symbol's name) enters generated source only as a string literal
             message = f"input {g} ({in_names[g]}) must have length {size}"

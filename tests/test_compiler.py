@@ -291,7 +291,9 @@ def test_threads_compile_call_and_drop_functions_while_numba_compiles(run_thread
 
 @pytest.mark.parametrize("n", [0, 1, 4095, 4097, 3 * 4096 + 5, 100_003])
 def test_a_parallel_batch_equals_the_serial_one(n, rng, monkeypatch):
-    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)  # three shares, whatever the machine
+    from graphad import compiler
+
+    monkeypatch.setattr(compiler, "_threads", lambda: 3)  # three shares, whatever the machine
     xs = ga.symbols("x0:3")
     f = rosenbrock(xs) * ga.exp(xs[2] / 10)
     outs, ins = [f, ga.grad(f, xs)], [xs]
@@ -302,7 +304,7 @@ def test_a_parallel_batch_equals_the_serial_one(n, rng, monkeypatch):
         np.testing.assert_array_equal(s, p)
 
 
-def test_an_interrupted_parallel_batch_waits_for_its_threads():
+def test_an_interrupted_parallel_batch_waits_for_its_threads(monkeypatch):
     """Ctrl-C in the calling thread must not return while graphad's threads still
     write into the call's arrays (which would then be freed under them)."""
     import threading
@@ -310,6 +312,7 @@ def test_an_interrupted_parallel_batch_waits_for_its_threads():
 
     from graphad import compiler
 
+    monkeypatch.setattr(compiler, "_threads", lambda: 3)  # shares for threads, whatever the machine
     caller, done, n = threading.get_ident(), [], 5 * compiler.BLOCK
 
     def loop(lo, hi, *pointers):
@@ -320,8 +323,53 @@ def test_an_interrupted_parallel_batch_waits_for_its_threads():
         done.append((lo, hi))
 
     with pytest.raises(KeyboardInterrupt):
-        compiler._run_parallel(loop, n, [])
+        compiler._run_parallel(loop, n, [], None)
     assert len(done) > 1 and sum(hi - lo for lo, hi in done) == n  # every share finished first
+
+
+def test_a_share_holds_what_it_writes_into_if_its_caller_returns_early(monkeypatch):
+    """Ctrl-C inside ``submit``, once the share is queued: the caller has no future to
+    wait for, so the share itself holds the function and the arrays until it is done."""
+    import gc
+    import threading
+    import weakref
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphad import compiler
+
+    class Interrupted:  # a pool whose submit is interrupted just after it queued the work
+        def __init__(self, pool):
+            self.pool = pool
+
+        def submit(self, *args):
+            self.pool.submit(*args)
+            raise KeyboardInterrupt
+
+    class Arrays:
+        pass
+
+    caller, started, release = threading.get_ident(), threading.Event(), threading.Event()
+
+    def loop(lo, hi, *pointers):
+        if threading.get_ident() != caller:
+            started.set()
+            release.wait(30)
+
+    pool = ThreadPoolExecutor(2)
+    monkeypatch.setattr(compiler, "_threads", lambda: 3)
+    monkeypatch.setattr(compiler, "_pool", (os.getpid(), Interrupted(pool)))
+    kept = Arrays()
+    held = weakref.ref(kept)
+    with pytest.raises(KeyboardInterrupt) as info:
+        compiler._run_parallel(loop, 5 * compiler.BLOCK, [], kept)
+    info.value.__traceback__ = None  # the caller's frames, gone
+    del info, kept
+    gc.collect()
+    assert started.wait(30) and held() is not None  # the running share holds them
+    release.set()
+    pool.shutdown(wait=True)
+    gc.collect()
+    assert held() is None  # ...and only until it is done
 
 
 THREADS_SCRIPT = textwrap.dedent("""
