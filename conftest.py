@@ -37,15 +37,27 @@ def run_threads():
 
 
 @pytest.fixture
-def rss_mb():
-    """``rss_mb()``: this process's resident memory, in MiB (from /proc; skips elsewhere)."""
+def memory_growth():
+    """``memory_growth(load)``: MiB by which this process's resident memory grows over
+    300 calls ``load(k % 10)``, after 40 calls that fill the cache and warm the
+    allocator (Linux: read from /proc; the test is skipped elsewhere)."""
+    import gc
     import os
 
     if not os.path.exists("/proc/self/statm"):
         pytest.skip("reads the resident memory from /proc")
 
-    def read():
+    def rss():
+        gc.collect()
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    return read
+    def growth(load):
+        for k in range(40):
+            load(k % 10)
+        before = rss()
+        for k in range(300):
+            load(k % 10)
+        return rss() - before
+
+    return growth

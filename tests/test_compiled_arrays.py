@@ -494,9 +494,7 @@ def test_matrix_products_of_transposed_and_empty_operands(rng):
         np.testing.assert_allclose(gX, dZ @ Wv.T, rtol=1e-12, atol=1e-12)
 
 
-def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypatch, rss_mb):
-    import gc
-
+def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypatch, memory_growth):
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
 
     def load(k):  # a function made, called and dropped: its kernel comes from the cache
@@ -505,15 +503,7 @@ def test_the_machine_code_of_dropped_array_functions_is_freed(tmp_path, monkeypa
             f = ga.sum(ga.tanh(x * (1.0 + k)) ** 2)
             return ga.compile([f, ga.grad(f, x)], [x])(np.ones(3))[0]
 
-    for k in range(40):  # compiled into the cache, then loaded again (warming the allocator)
-        load(k % 10)
-    gc.collect()
-    before = rss_mb()
-    for k in range(300):
-        load(k % 10)
-    gc.collect()
-    # each load maps about 55 kB of machine code: 16 MB if none were freed
-    assert rss_mb() - before < 4
+    assert memory_growth(load) < 4  # each load maps about 55 kB of machine code: 16 MB if none were freed
 
 
 @pytest.mark.parametrize("inner", [2**31 + 3, "k"])

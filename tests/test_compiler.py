@@ -398,8 +398,7 @@ def test_parallel_batches_take_numbas_thread_count_and_run_at_exit(tmp_path):
         assert out.stdout.split() == ["threads", threads, "at", "exit", "True"], out.stderr
 
 
-def test_the_machine_code_of_dropped_functions_is_freed(tmp_path, monkeypatch, rss_mb):
-    import gc
+def test_the_machine_code_of_dropped_functions_is_freed(tmp_path, monkeypatch, memory_growth):
     import weakref
 
     monkeypatch.setenv("GRAPHAD_CACHE_DIR", str(tmp_path))
@@ -411,15 +410,8 @@ def test_the_machine_code_of_dropped_functions_is_freed(tmp_path, monkeypatch, r
             fn = ga.compile([f, ga.grad(f, [x, y])], [x, y])
             return fn(0.5, 1.5)[0] + fn(np.ones(3), 1.5)[0].sum(), weakref.ref(fn)
 
-    for k in range(40):  # compiled into the cache, then loaded again (warming the allocator)
-        assert load(k % 10)[1]() is None  # freed at once: nothing refers back to it
-    gc.collect()
-    before = rss_mb()
-    for k in range(300):
-        load(k % 10)
-    gc.collect()
-    # each load took about 200 kB that Numba never freed: 60 MB
-    assert rss_mb() - before < 4
+    assert load(0)[1]() is None  # freed at once: nothing refers back to it
+    assert memory_growth(load) < 4  # each load took about 200 kB that Numba never freed: 60 MB
 
 
 def test_pickle_round_trip_in_process():
