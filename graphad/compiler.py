@@ -508,9 +508,7 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
             engine, addresses, compiled = kernels.load_engine(
                 base + ".o", lambda text=ir: text, symbols, bool(attempt) or fresh,
                 passes=3 if small else kernels.PASSES_OPT, vectorize=small)
-            fn = cls(source, options, base, addresses, nodes)
-            fn._engine = engine  # its machine code lives as long as the function
-            fn._from_cache = not compiled
+            fn = cls(source, options, base, engine, addresses, nodes, from_cache=not compiled)
             if cls is not Compiled:
                 fastcall.install(fn, addresses, name, Compiled._door_fallback)
                 fn._has_door = True
@@ -664,13 +662,16 @@ class Compiled:
     ``llvm_ir`` (the IR that was compiled).
     """
 
-    def __init__(self, source, options: Options, base: str, addresses: dict[str, int], nodes: int):
+    def __init__(self, source, options: Options, base: str, engine, addresses: dict[str, int], nodes: int,
+                 from_cache: bool):
         self.layout = options.layout
         self._source = source
         self._options = options
         self._single = options.single
         self._in_labels = options.in_labels
         self._base = base
+        self._engine = engine  # its machine code lives as long as the function
+        self._from_cache = from_cache  # whether the machine code was loaded, not compiled
         self._nodes = nodes
         self._kernel = addresses[os.path.basename(base)]
         n = len(self.layout.in_sizes) + len(self.layout.out_sizes)

@@ -1,7 +1,8 @@
 """A call that costs about what calling ``math.exp`` costs.
 
-A Python-level ``__call__`` spends a microsecond or more on the argument tuple
-and on dispatching. So compiled functions are instances of a subclass of
+A call through a Python-level ``__call__`` costs far more than the arithmetic
+of a small kernel (the argument tuple, the method call, the checks). So
+compiled functions are instances of a subclass of
 :class:`graphad.compiler.Compiled` (:func:`door_type`, made with CPython's
 own ``PyType_FromSpecWithBases``) that adds one field to each instance: a
 *vectorcall* function, which Python calls for ``fn(...)`` with the arguments
