@@ -229,3 +229,17 @@ def test_a_misaligned_array_is_copied_not_retried_for_ever(rosenbrock):
 @needs_door
 def test_the_door_class_pickles():
     assert pickle.loads(pickle.dumps(fastcall.door_type(Compiled))) is fastcall.door_type(Compiled)
+
+
+@needs_door
+def test_replacing_the_fallback_never_leaves_a_door_calling_freed_memory(tmp_path):
+    """The door holds the address of the function that takes every other call: it
+    must stay alive even when the class attribute is replaced and nothing else holds it."""
+    code = ("import gc\nimport graphad as ga\nfrom graphad.compiler import Compiled\n"
+            "x = ga.symbols('x')\nfn = ga.compile(x * 2.5, [x])\n"
+            "Compiled._door_fallback = lambda self, *args, **kwargs: 'replaced'\n"
+            "gc.collect()\njunk = [object() for _ in range(100_000)]\nprint(fn(2), fn(2.0))\n")
+    env = dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["5.0", "5.0"]  # the door's own fallback: ints converted, as before
