@@ -473,7 +473,8 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
     layout = options.layout
     optimised = None
 
-    def generate():
+    def generate() -> str:
+        """Write the entry anew (the IR, the program, their digests); the IR."""
         nonlocal optimised
         shown.stage("the passes (CSE, folding, simplification)")
         optimised = _run_passes(source, options)
@@ -489,29 +490,28 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
         # written last: the digests of every file, checked before any is used
         kernels.write_file(base + ".sum", json.dumps({ext: _digest(data) for ext, data in files.items()}))
         cache.trim(keep=name)
+        return files[".ll"].decode()
 
-    fresh = not _intact(base, (".ll",))
-    if fresh:  # missing, or changed since it was written (a flipped bit gives wrong numbers)
-        generate()
-    else:
+    try:
+        ir, fresh = _read_intact(base, ".ll").decode(), False
         cache.touch(base)
+    except (OSError, ValueError):  # missing, or changed since written (a flipped bit gives wrong numbers)
+        ir, fresh = generate(), True
     for attempt in range(2):
         try:
-            ir = _read_intact(base, ".ll").decode()
             nodes = int(ir[:ir.index("\n")].removeprefix("; graphad: ").removesuffix(" nodes"))
             small, nogil = nodes <= OPTIMISE_NODES, nodes > NOGIL_NODES
-            symbols = [name, name + ".batch"]
+            text, symbols = ir, [name, name + ".batch"]
             if cls is not Compiled:
-                ir += fastcall.entry_ir(name, layout, options.single, nogil)
+                text += fastcall.entry_ir(name, layout, options.single, nogil)
                 symbols += [f"{name}.{s}" for s in fastcall.DOOR_SYMBOLS]
             shown.stage("compiling machine code (LLVM)")
             engine, addresses, compiled = kernels.load_engine(
-                base + ".o", lambda text=ir: text, symbols, bool(attempt) or fresh,
+                base + ".o", lambda text=text: text, symbols, fresh,
                 passes=3 if small else kernels.PASSES_OPT, vectorize=small)
             fn = cls(source, options, base, engine, addresses, nodes, from_cache=not compiled)
             if cls is not Compiled:
                 fastcall.install(fn, addresses, name, Compiled._door_fallback)
-                fn._has_door = True
             if optimised is not None:
                 fn._optimised_result = optimised
             return fn
@@ -520,7 +520,7 @@ def _load_from(source, options: Options, key: str, cls, base: str, shown: Progre
         except Exception:
             if attempt:
                 raise
-            generate()  # a corrupt or stale cache entry: write it anew, compile from scratch
+            ir, fresh = generate(), True  # a corrupt or stale cache entry: write it anew, compile afresh
     raise AssertionError("unreachable")
 
 
@@ -677,7 +677,6 @@ class Compiled:
         n = len(self.layout.in_sizes) + len(self.layout.out_sizes)
         self._loop = _batch_entry(n)(addresses[os.path.basename(base) + ".batch"])
         self._optimised_result = None
-        self._has_door = False
 
     def __reduce__(self):
         return _build, (self._source, self._options)
@@ -836,7 +835,7 @@ class Compiled:
                 shape = np.broadcast_shapes(*batch_shapes)
             except ValueError:
                 raise ValueError(f"the arguments' point shapes {batch_shapes} do not broadcast") from None
-        if shape == () and self._has_door:
+        if shape == () and type(self) is not Compiled:  # the door's class (graphad.fastcall)
             # exactly what the door takes, so this call takes it and cannot come back here:
             # exact floats, and C-contiguous aligned arrays whose dtype *is* NumPy's float64
             # (an equal dtype from a pickle, or with metadata, is another object)

@@ -25,7 +25,7 @@ def _without_door(fn):
     """The same compiled function (the same machine code) with no door: every call
     takes the Python path, and a single point runs as a batch of one."""
     plain = object.__new__(Compiled)
-    plain.__dict__.update(fn.__dict__, _has_door=False)
+    plain.__dict__.update(fn.__dict__)
     return plain
 
 
