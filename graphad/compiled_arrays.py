@@ -119,9 +119,7 @@ def _native(program, lowered, consts, key, vector, shown):
                 cache.trim(keep=f"graphad_arrays_{key}")
             else:  # a folder that cannot be written still serves what it holds
                 cache.touch(base)
-            kernel = NativeKernel(addresses[name], addresses[name + ".objects"], translated, params)
-            kernel._engine = engine  # its machine code lives as long as the kernel
-            return kernel
+            return NativeKernel(engine, addresses[name], addresses[name + ".objects"], translated, params)
         except OSError as e:
             if attempt:
                 raise
@@ -137,7 +135,8 @@ class NativeKernel:
     """A kernel of :mod:`graphad.lowering.native`, called as Numba's is:
     ``kernel(sz, *arguments)`` returns the tuple of scalar results."""
 
-    def __init__(self, address, objects_address, translated, params):
+    def __init__(self, engine, address, objects_address, translated, params):
+        self._engine = engine  # its machine code lives as long as the kernel
         self._fn = _ENTRY(address)
         # the entry that reads the arguments in place, where their layouts are known
         self._objects = _OBJECTS_ENTRY(objects_address) if fastcall.objects_layout_is_known() else None

@@ -73,8 +73,7 @@ def write_file(path: str, data: str | bytes) -> None:
     belongs is removed; a failed write (a full disk) leaves no temporary file."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+        clear_way(path)
         with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -82,6 +81,13 @@ def write_file(path: str, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def clear_way(path: str) -> None:
+    """Remove a folder that stands where the cache file ``path`` is to be written (it
+    would make every later write fail)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
 
 
 def _read_checked(path: str) -> bytes | None:

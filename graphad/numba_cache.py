@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
-import shutil
 
 from numba.core.caching import IndexDataCacheFile
+
+from .kernels import clear_way
 
 _MAGIC = b"graphad-sealed-1\0"
 
@@ -38,7 +38,7 @@ class SealedCacheFile(IndexDataCacheFile):
 
     def _save_index(self, overloads):
         data = pickle.dumps(self._version, protocol=-1) + self._dump((self._source_stamp, overloads))
-        _clear(self._index_path)
+        clear_way(self._index_path)
         with self._open_for_write(self._index_path) as f:
             f.write(_sealed(data))
 
@@ -57,7 +57,7 @@ class SealedCacheFile(IndexDataCacheFile):
         return overloads if stamp == self._source_stamp else {}
 
     def _save_data(self, name, data):
-        _clear(self._data_path(name))
+        clear_way(self._data_path(name))
         with self._open_for_write(self._data_path(name)) as f:
             f.write(_sealed(self._dump(data)))
 
@@ -67,13 +67,6 @@ class SealedCacheFile(IndexDataCacheFile):
         if data is None:
             raise OSError(f"the cache file {name} is damaged")  # Numba treats it as missing
         return pickle.loads(data)
-
-
-def _clear(path: str) -> None:
-    """Remove a folder that stands where a cache file is to be written (it would make
-    every later write fail)."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def seal(dispatcher) -> None:

@@ -438,9 +438,8 @@ def _run_native(source, params, dims, args, sizes=None):
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), kernels._target_machine(1))
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
-    kernel = NativeKernel(engine.get_function_address("graphad_test_kernel"),
+    kernel = NativeKernel(engine, engine.get_function_address("graphad_test_kernel"),
                           engine.get_function_address("graphad_test_kernel.objects"), translated, params)
-    kernel._engine = engine  # kept alive with the kernel
     sz = np.array(sizes or [args[0].shape[0]], dtype=np.int64)
     assert kernel._objects is not None  # the arguments read in place (CPython and NumPy's layouts)
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
